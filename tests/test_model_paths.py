@@ -1,0 +1,71 @@
+"""resolve_model: short names, .gguf paths, and one-line errors for everything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from safe_local.errors import SafeLocalError
+from safe_local.model_paths import resolve_model
+from safe_local.offline_models import offline_model_names
+
+UNKNOWN = (
+    "unknown model '{}': use one of qwen2.5-coder-0.5b, gemma3-270m, smollm2-135m "
+    "or a path to a .gguf file"
+)
+
+
+def error(spec: str) -> str:
+    with pytest.raises(SafeLocalError) as exc:
+        resolve_model(spec)
+    msg = str(exc.value)
+    assert msg and "\n" not in msg
+    return msg
+
+
+def test_short_names_resolve_to_the_offline_models(offline_model_paths):
+    for name in offline_model_names():
+        assert resolve_model(name) == offline_model_paths[name]
+
+
+def test_real_gguf_path(offline_model_paths):
+    real = offline_model_paths["smollm2-135m"]
+    assert resolve_model(str(real)) == real.resolve()
+
+
+def test_relative_and_home_paths(tmp_path, monkeypatch):
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF\x03\x00\x00\x00")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model("tiny.gguf") == model.resolve()
+    assert resolve_model("./tiny.gguf") == model.resolve()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_model("~/tiny.gguf") == model.resolve()
+
+
+@pytest.mark.parametrize("spec", ["nope", "qwen", "Gemma3-270M", ""])
+def test_unknown_names(spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert error(spec) == UNKNOWN.format(spec)
+
+
+def test_missing_file(tmp_path):
+    missing = tmp_path / "missing.gguf"
+    assert error(str(missing)) == f"model file not found: {missing}"
+    assert error(str(tmp_path / "sub" / "model")) == f"model file not found: {tmp_path / 'sub' / 'model'}"
+
+
+def test_not_a_gguf_file(tmp_path):
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"GGUF")
+    assert error(str(other)).startswith(f"{other} is not a .gguf file")
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"<html>")
+    assert error(str(fake)) == f"{fake} is not a GGUF file (its header is not 'GGUF')"
+    assert "is a directory" in error(str(tmp_path))
+
+
+def test_home_expansion_in_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert error("~/absent.gguf") == f"model file not found: {Path(tmp_path) / 'absent.gguf'}"

