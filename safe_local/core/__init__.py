@@ -1,0 +1,54 @@
+"""The pure-NumPy core of safe-local: SAFE (Stable And Fast LLM Ensembling) without a runtime.
+
+Everything here works on token tables, byte offsets and logit arrays handed in by a backend:
+- vocab: a model's token table (`Vocab`), union keys, first sub-token of a string;
+- alignment: byte-offset boundaries, OOV-like tokens (Eq. 1), candidate and aligned positions;
+- consensus: the C1/C2 skip test (Theorem 1) and model weights;
+- probs / sampling: the one softmax, greedy / temperature / top-p token choice;
+- ensemble: UniTE top-k union and GaC full-vocabulary union distributions;
+- sharpening: heuristic prefix consolidation and geometric mean for flat ensembles;
+- speculative: accept/resample for the sampling variant (paper App. H).
+
+Left out on purpose: loading or running models, KV caches, prompts and chat templates, and the
+generate-verify-ensemble loop itself (the engine). Nothing here imports llama_cpp.
+"""
+
+from .alignment import (
+    aligned_indices,
+    candidate_positions,
+    complete_utf8_len,
+    oov_like,
+    token_ends,
+)
+from .consensus import Consensus, check, normalize_weights
+from .ensemble import GacUnion, UnionDistribution, unite_union
+from .probs import softmax, top_indices
+from .sampling import draw, sample_token, top_p_filter
+from .sharpening import geometric, heuristic, sharpen
+from .speculative import accept_or_resample
+from .vocab import EOG_KEY, Vocab
+
+__all__ = [
+    "EOG_KEY",
+    "Vocab",
+    "token_ends",
+    "complete_utf8_len",
+    "oov_like",
+    "candidate_positions",
+    "aligned_indices",
+    "Consensus",
+    "normalize_weights",
+    "check",
+    "softmax",
+    "top_indices",
+    "UnionDistribution",
+    "unite_union",
+    "GacUnion",
+    "heuristic",
+    "geometric",
+    "sharpen",
+    "accept_or_resample",
+    "sample_token",
+    "top_p_filter",
+    "draw",
+]

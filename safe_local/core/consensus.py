@@ -1,0 +1,69 @@
+"""SAFE's skip test: is the drafted token already what the ensemble would pick?
+
+At a candidate position each model m has an aligned token (its own token starting at the same
+offset) and p_m, the probability it gives that token. SAFE skips ensembling when
+    C1: every verifier's argmax is its aligned token, or
+    C2: sum_m w_m p_m > 1/2 (all models, drafter included, weights summing to 1).
+With a greedy drafter either condition makes the drafted token the argmax of the weighted
+average distribution (paper Theorem 1), so skipping costs nothing.
+
+Left out on purpose: finding the aligned tokens and reading their probabilities (the engine
+does that with `alignment`), and the ensemble itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Consensus:
+    c1: bool  # every verifier's argmax equals its aligned token
+    c2: float  # weighted mean of the aligned-token probabilities over all models (drafter included)
+
+    @property
+    def passed(self) -> bool:
+        """True when ensembling can be skipped: C1 holds or the weighted mean exceeds 1/2."""
+        return self.c1 or self.c2 > 0.5
+
+
+def normalize_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
+    """Model weights as a float64 array of length k summing to 1 (equal weights if None)."""
+    if weights is None:
+        return np.full(k, 1.0 / k)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (k,):
+        raise ValueError(f"expected {k} model weights (one per model), got {w.size}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"model weights must be finite and non-negative, got {w.tolist()}")
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("model weights are all zero; at least one model needs a positive weight")
+    return w / total
+
+
+def check(
+    aligned_probs: np.ndarray,
+    verifier_argmax_agrees: np.ndarray,
+    weights: np.ndarray,
+    use_c1: bool = True,
+) -> Consensus:
+    """Evaluate C1 and C2 at one candidate position.
+
+    aligned_probs: (k,) probability each model gives its aligned token, drafter first.
+    verifier_argmax_agrees: (k-1,) bool, verifier's argmax == its aligned token.
+    weights: (k,) normalized weights. use_c1=False is the sampling variant (paper App. H), where
+    only C2 may skip because an argmax agreement says nothing about a sampled token.
+    """
+    p = np.asarray(aligned_probs, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    agrees = np.asarray(verifier_argmax_agrees, dtype=bool)
+    if p.shape != w.shape:
+        raise ValueError(f"{p.size} aligned probabilities but {w.size} weights")
+    if agrees.size != p.size - 1:
+        raise ValueError(f"expected {p.size - 1} verifier agreements, got {agrees.size}")
+    c1 = bool(use_c1 and np.all(agrees))
+    return Consensus(c1=c1, c2=float(w @ p))

@@ -1,0 +1,80 @@
+"""Choosing one token from logits: greedy, temperature, top-p (nucleus), banned ids.
+
+One implementation shared by drafting, the single-model baselines and the sampling variant of
+SAFE, so every path picks tokens the same way. `draw` is the one place a random number becomes
+an index.
+
+Left out on purpose: top-k, min-p, repetition penalties and other samplers (SAFE does not need
+them), and any knowledge of which ids are banned or why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .probs import softmax
+
+# Nucleus search starts with this many best tokens and widens only when they do not reach top_p,
+# so a peaked 262k-way distribution costs a partition, not a full sort.
+_NUCLEUS_START = 64
+
+
+def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """Index drawn with probability proportional to `probs` (need not be normalized)."""
+    cdf = np.cumsum(probs, dtype=np.float64)
+    total = cdf[-1] if len(cdf) else 0.0
+    if not total > 0:
+        raise ValueError("cannot draw from a distribution with no positive mass")
+    # side="right" skips zero-probability entries (their cdf equals the previous one).
+    i = int(np.searchsorted(cdf, rng.random() * total, side="right"))
+    if i >= len(cdf):  # u * total rounded up to total
+        i = int(np.flatnonzero(np.asarray(probs) > 0)[-1])
+    return i
+
+
+def top_p_filter(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """Keep the minimal set of most likely tokens whose mass reaches top_p; renormalized copy."""
+    p = np.asarray(probs, dtype=np.float64)
+    if not 0 < top_p:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    total = p.sum()
+    if top_p >= 1:
+        return p / total
+    target = top_p * total
+    n = len(p)
+    m = min(_NUCLEUS_START, n)
+    while True:
+        best = np.argpartition(-p, m - 1)[:m] if m < n else np.arange(n)
+        best = best[np.argsort(-p[best], kind="stable")]
+        cum = np.cumsum(p[best])
+        if cum[-1] >= target or m == n:
+            break
+        m = min(n, m * 4)
+    keep = min(int(np.searchsorted(cum, target, side="left")) + 1, m)
+    out = np.zeros_like(p)
+    out[best[:keep]] = p[best[:keep]]
+    return out / out.sum()
+
+
+def sample_token(
+    logits: np.ndarray,
+    temperature: float,
+    top_p: float,
+    rng: np.random.Generator,
+    banned: np.ndarray | None = None,
+) -> int:
+    """One token id from raw logits. temperature == 0 is greedy (argmax, top_p ignored);
+    `banned` (bool mask) ids are set to -inf first and never chosen."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    x = np.asarray(logits)
+    if banned is not None:
+        if np.all(banned):
+            raise ValueError("every token is banned; nothing to sample")
+        x = np.where(banned, -np.inf, x)
+    if temperature == 0:
+        return int(np.argmax(x))
+    probs = softmax(x, temperature)
+    if top_p < 1:
+        probs = top_p_filter(probs, top_p)
+    return draw(probs, rng)

@@ -1,0 +1,79 @@
+"""A model's token table, reduced to what the ensembling core needs.
+
+The core never talks to a model runtime. A backend builds one `Vocab` per model: the bytes of
+every token (its "piece"), which ids end generation, and a callback that tokenizes plain text.
+From that the core derives piece lengths (for byte-offset alignment), the union key of each
+token (for merging vocabularies) and the first sub-token of any string (for UniTE's fallback).
+
+Left out on purpose: chat templates, BOS handling and special-token parsing (the backend's
+job), and any notion of text normalization beyond raw bytes: two tokens are "the same string"
+iff their piece bytes are equal.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+# One union key for every model's end-of-generation tokens. 0xff never occurs in UTF-8 text,
+# so no model's text piece can equal it, and different models' EOS tokens merge into one string.
+EOG_KEY: bytes = b"\xff<eog>"
+
+
+class Vocab:
+    """A model's token table as the core sees it: id -> piece bytes, which ids end generation,
+    and a tokenizer callback.
+
+    EOG tokens contribute no text to the continuation, so their piece is stored as b"" and their
+    length as 0 whatever the backend passed (a piece like b"<|im_end|>" must never be spliced into
+    the shared text). Tokens with an empty piece that are not EOG are control tokens (BOS, pads,
+    unused slots): they are `excluded` - never proposed and never ensembled.
+    """
+
+    def __init__(
+        self,
+        pieces: Sequence[bytes],
+        eog_ids: Iterable[int],
+        tokenize: Callable[[bytes], list[int]],
+    ):
+        n = len(pieces)
+        # Keep the backend's order: the first EOG id is the one we hand out for EOG_KEY
+        # (backends list the model's own EOS first).
+        self.eog_ids: tuple[int, ...] = tuple(dict.fromkeys(int(i) for i in eog_ids))
+        for i in self.eog_ids:
+            if not 0 <= i < n:
+                raise ValueError(f"EOG id {i} is outside the vocabulary of {n} tokens")
+        self.eog_mask: np.ndarray = np.zeros(n, dtype=bool)
+        self.eog_mask[list(self.eog_ids)] = True
+
+        self.pieces: list[bytes] = [bytes(p) for p in pieces]
+        for i in self.eog_ids:
+            self.pieces[i] = b""
+        self.n_vocab: int = n
+        self.piece_len: np.ndarray = np.fromiter(map(len, self.pieces), dtype=np.int64, count=n)
+        self.excluded_mask: np.ndarray = (self.piece_len == 0) & ~self.eog_mask
+        self.tokenize: Callable[[bytes], list[int]] = tokenize
+        self._first: dict[bytes, int | None] = {}
+
+    def key(self, token_id: int) -> bytes:
+        """The union key of a token: EOG_KEY for end-of-generation ids, else its piece bytes."""
+        return EOG_KEY if self.eog_mask[token_id] else self.pieces[token_id]
+
+    def first_token(self, s: bytes) -> int | None:
+        """Id of the first sub-token of `s` under this tokenizer; None for b"" (or if the
+        tokenizer returns nothing). EOG_KEY maps to this model's first EOG id."""
+        if s in self._first:
+            return self._first[s]
+        if s == EOG_KEY:
+            first = self.eog_ids[0] if self.eog_ids else None
+        elif not s:
+            first = None
+        else:
+            ids = self.tokenize(s)
+            first = int(ids[0]) if len(ids) else None
+        self._first[s] = first
+        return first
+
+    def __repr__(self) -> str:
+        return f"Vocab(n_vocab={self.n_vocab}, eog_ids={list(self.eog_ids)})"

@@ -1,0 +1,70 @@
+"""C1/C2 consensus and Theorem 1: passing the check means the drafted token is the argmax."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from safe_local.core import Consensus, check, normalize_weights
+
+
+def test_normalize_weights():
+    assert normalize_weights(None, 4).tolist() == [0.25] * 4
+    assert normalize_weights([2, 1, 1], 3).tolist() == [0.5, 0.25, 0.25]
+    assert normalize_weights([0, 3], 2).tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="expected 3 model weights"):
+        normalize_weights([1, 1], 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        normalize_weights([1, -1], 2)
+    with pytest.raises(ValueError, match="all zero"):
+        normalize_weights([0, 0], 2)
+    with pytest.raises(ValueError, match="finite"):
+        normalize_weights([1, float("nan")], 2)
+
+
+def test_check_values():
+    w = normalize_weights(None, 3)
+    c = check(np.array([0.9, 0.3, 0.3]), np.array([True, True]), w)
+    assert c.c1 and c.c2 == pytest.approx(0.5) and c.passed
+    c = check(np.array([0.9, 0.3, 0.3]), np.array([True, False]), w)
+    assert not c.c1 and not c.passed  # c2 == 0.5 is not > 1/2
+    c = check(np.array([0.9, 0.6, 0.3]), np.array([False, False]), w)
+    assert c.c2 == pytest.approx(0.6) and c.passed
+    # Sampling variant: C1 is never used.
+    assert not check(np.array([0.2, 0.2]), np.array([True]), normalize_weights(None, 2), use_c1=False).passed
+    assert Consensus(c1=False, c2=0.51).passed and not Consensus(c1=False, c2=0.5).passed
+    with pytest.raises(ValueError):
+        check(np.array([0.5, 0.5]), np.array([True, True]), normalize_weights(None, 2))
+
+
+def test_failing_both_checks_can_change_the_argmax():
+    # Drafter prefers token 0 mildly; both verifiers strongly prefer token 1.
+    P = np.array([[0.5, 0.4, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1]])
+    w = normalize_weights(None, 3)
+    c = check(P[:, 0], np.argmax(P[1:], axis=1) == 0, w)
+    assert not c.passed
+    assert np.argmax(w @ P) == 1
+
+
+@st.composite
+def ensembles(draw):
+    k = draw(st.integers(2, 4))
+    n = draw(st.integers(2, 8))
+    unit = st.floats(0.0, 1.0, allow_nan=False)
+    raw = np.array(draw(st.lists(st.lists(unit, min_size=n, max_size=n), min_size=k, max_size=k)))
+    raw = raw + 1e-6
+    P = raw / raw.sum(axis=1, keepdims=True)
+    w = np.array(draw(st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k)))
+    return P, normalize_weights(w, k)
+
+
+@given(ensembles(), st.booleans())
+def test_theorem1_passing_check_means_drafted_token_is_ensemble_argmax(case, use_c1):
+    P, w = case
+    drafted = int(np.argmax(P[0]))  # greedy drafter
+    c = check(P[:, drafted], np.argmax(P[1:], axis=1) == drafted, w, use_c1=use_c1)
+    assume(c.passed)
+    avg = w @ P
+    assert avg[drafted] >= avg.max() - 1e-12
