@@ -1,0 +1,43 @@
+"""The interface between the engine and a loaded model.
+
+A model owns one KV cache holding a token sequence. `evaluate(target, positions)` is the one
+primitive: it makes the cache hold a prefix of `target` (keeping the longest common prefix of
+what is cached, dropping the rest, decoding the missing tokens in batches) and returns logits
+only at the requested positions. Drafting one token, verifying a chunk in one batch, rolling
+back after an ensemble and reusing a chat prompt's cache across turns are all this one call.
+Sampling, alignment and everything SAFE-specific stay out of here.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from safe_local.core import Vocab
+from safe_local.errors import SafeLocalError
+
+
+class ContextFullError(SafeLocalError):
+    """The token sequence no longer fits the model's context window."""
+
+
+Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+class Model(Protocol):
+    name: str
+    n_ctx: int
+    vocab: Vocab
+    n_decoded: int  # tokens decoded so far (cumulative), for statistics
+
+    @property
+    def cached_tokens(self) -> list[int]: ...
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]: ...
+
+    def tokenize(self, text: bytes, special: bool = False) -> list[int]: ...
+
+    def evaluate(self, target: Sequence[int], positions: Sequence[int]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
