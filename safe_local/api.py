@@ -1,0 +1,118 @@
+"""The Python API: load an ensemble once, then generate or stream replies from it.
+
+    from safe_local import Ensemble
+    with Ensemble.load(["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]) as ens:
+        result = ens.generate("What is 2+2?", max_tokens=64)
+        print(result.text, result.stats.ensemble_rate)
+        for event in ens.stream("Tell me a joke", method="safe", base="gac"):
+            ...
+
+Models stay loaded (and their KV caches warm) across calls. The engine does the work; this
+module only resolves names, loads models and turns a prompt into messages. Chat history
+storage is left to the callers (the chat UI keeps its own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from safe_local.backend import LlamaModel, LoadOptions
+from safe_local.backend.base import Message
+from safe_local.engine import Engine, GenerationConfig
+from safe_local.errors import SafeLocalError
+from safe_local.events import Event, GenerationResult
+from safe_local.model_paths import resolve_model
+from safe_local.offline_models import default_ensemble
+
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
+
+
+def make_messages(prompt: str | Sequence[Message], system: str | None = None) -> list[Message]:
+    """A prompt string (or a message list) as chat messages, with an optional system message first."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    if system:
+        if messages and messages[0].get("role") == "system":
+            raise SafeLocalError("the messages already start with a system message; do not also pass system=")
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def make_config(**options: Any) -> GenerationConfig:
+    unknown = sorted(set(options) - _CONFIG_FIELDS)
+    if unknown:
+        raise SafeLocalError(f"unknown generation option(s) {', '.join(unknown)}: use any of {', '.join(sorted(_CONFIG_FIELDS))}")
+    return GenerationConfig(**options)
+
+
+class Ensemble:
+    """A loaded set of models (the first drafts) ready to generate."""
+
+    def __init__(self, models: Sequence[LlamaModel]):
+        self.models = list(models)
+        self.engine = Engine(self.models)
+
+    @classmethod
+    def load(
+        cls,
+        models: Sequence[str | Path] | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+    ) -> "Ensemble":
+        """Load models by short name or .gguf path (default: the offline trio, Qwen drafting)."""
+        specs = list(models) if models else default_ensemble()
+        options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads)
+        paths = [resolve_model(str(s)) for s in specs]  # every name checked before any load
+        loaded: list[LlamaModel] = []
+        try:
+            for spec, path in zip(specs, paths):
+                loaded.append(LlamaModel(path, name=_display_name(spec), options=options))
+        except BaseException:
+            for m in loaded:
+                m.close()
+            raise
+        return cls(loaded)
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    def stream(
+        self,
+        prompt: str | Sequence[Message],
+        *,
+        system: str | None = None,
+        cancel: threading.Event | None = None,
+        **options: Any,
+    ) -> Iterator[Event]:
+        """Yield TextDelta / EnsembleEvent events as the reply is generated, then Done."""
+        return self.engine.stream(make_messages(prompt, system), make_config(**options), cancel)
+
+    def generate(
+        self,
+        prompt: str | Sequence[Message],
+        *,
+        system: str | None = None,
+        cancel: threading.Event | None = None,
+        **options: Any,
+    ) -> GenerationResult:
+        """The whole reply with its statistics. Options are GenerationConfig fields."""
+        return self.engine.generate(make_messages(prompt, system), make_config(**options), cancel)
+
+    def close(self) -> None:
+        for m in self.models:
+            m.close()
+
+    def __enter__(self) -> "Ensemble":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _display_name(spec: str | Path) -> str:
+    s = str(spec)
+    return Path(s).stem if s.endswith(".gguf") else s

@@ -1,0 +1,131 @@
+"""What a generation reports: streamed events, statistics and the final result.
+
+Plain dataclasses with no behaviour beyond derived figures, so the CLI, the Python API and the
+chat UI's inspector all read the same records. Token strings are given as text (bytes decoded
+with U+FFFD for an incomplete UTF-8 piece) because every consumer displays them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Union
+
+
+def piece_text(piece: bytes) -> str:
+    """A token string for display; the end-of-generation key shows as <eog>."""
+    from safe_local.core import EOG_KEY
+
+    return "<eog>" if piece == EOG_KEY else piece.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New reply text, never splitting a UTF-8 character."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """One model at an ensembled position."""
+
+    name: str
+    token: str  # its aligned token (for the drafter: the drafted token)
+    prob: float  # its probability of that token
+    agrees: bool  # its own argmax is that token
+    top: list[tuple[str, float]]  # its best candidates over the ensemble's union
+
+
+@dataclass(frozen=True)
+class EnsembleEvent:
+    """A position where the models were ensembled, with everything that decided it."""
+
+    index: int  # ensembles so far in this reply, from 0
+    offset: int  # byte offset of the position in the reply
+    char_offset: int  # the same in characters
+    drafted: str  # what the drafter proposed ("" for methods without a drafter)
+    chosen: str  # what the ensemble put there
+    replaced: bool  # chosen differs from drafted
+    base: str  # "unite" or "gac"
+    c1: bool | None  # every verifier's argmax equals its aligned token (None: not checked)
+    c2: float | None  # weighted mean probability of the aligned tokens
+    weights: list[float]
+    sharpening: str | None  # the sharpening applied ("heuristic"/"geometric"), None if not
+    models: list[ModelView]
+    top: list[tuple[str, float]]  # the ensemble's best candidates (after sharpening)
+
+
+@dataclass
+class ModelStats:
+    name: str
+    decode_calls: int = 0
+    tokens: int = 0  # tokens decoded (prompt and re-decoded ones included)
+    seconds: float = 0.0
+
+
+@dataclass
+class GenerationStats:
+    tokens: int = 0  # new tokens of the reply (drafter's tokens; the single model's for `single`)
+    prompt_tokens: int = 0
+    cycles: int = 0
+    ensembled: int = 0
+    drafted: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    models: list[ModelStats] = field(default_factory=list)
+
+    @property
+    def ensemble_rate(self) -> float:
+        """E/T: ensembled positions per generated token."""
+        return self.ensembled / self.tokens if self.tokens else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"ensemble_rate": self.ensemble_rate, "tokens_per_s": self.tokens_per_s}
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    method: str
+    models: list[str]
+    drafter: str
+    stop_reason: str  # "eos" | "length" | "stop" | "context" | "cancelled"
+    stats: GenerationStats
+    message: str = ""  # why it stopped, when that is worth saying (context full)
+    base: str | None = None
+
+    def to_dict(self) -> dict:
+        s = self.stats
+        return {
+            "text": self.text,
+            "method": self.method,
+            "base": self.base,
+            "models": self.models,
+            "drafter": self.drafter,
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "tokens": s.tokens,
+            "prompt_tokens": s.prompt_tokens,
+            "ensembled": s.ensembled,
+            "ensemble_rate": s.ensemble_rate,
+            "cycles": s.cycles,
+            "drafted": s.drafted,
+            "accepted": s.accepted,
+            "rejected": s.rejected,
+            "seconds": s.seconds,
+            "tokens_per_s": s.tokens_per_s,
+            "per_model": [asdict(m) for m in s.models],
+        }
+
+
+@dataclass(frozen=True)
+class Done:
+    result: GenerationResult
+
+
+Event = Union[TextDelta, EnsembleEvent, Done]

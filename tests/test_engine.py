@@ -1,0 +1,159 @@
+"""The engine on real models: SAFE and the baselines, end to end."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from safe_local.backend import LlamaModel, LoadOptions
+from safe_local.engine import Engine, GenerationConfig
+from safe_local.errors import SafeLocalError
+from safe_local.events import Done, EnsembleEvent, TextDelta
+
+QUESTION = [{"role": "user", "content": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"}]
+SHORT = [{"role": "user", "content": "Name three colors."}]
+
+
+def _probs(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def test_safe_without_ensembling_is_the_drafters_greedy_output(trio):
+    single = trio.generate(QUESTION, GenerationConfig(method="single", max_tokens=48))
+    never = GenerationConfig(method="safe", max_tokens=48, consensus_threshold=-1.0)
+    safe = trio.generate(QUESTION, never)
+    assert safe.stats.ensembled == 0
+    assert safe.text == single.text
+    assert safe.stats.tokens == single.stats.tokens
+    assert safe.stats.rejected == 0 and safe.stats.accepted == safe.stats.drafted
+
+
+def test_three_model_safe_ensembles_and_reports_why(trio):
+    events = list(trio.stream(QUESTION, GenerationConfig(method="safe", max_tokens=96)))
+    result = events[-1].result
+    ensembles = [e for e in events if isinstance(e, EnsembleEvent)]
+    assert result.stats.ensembled >= 1 and len(ensembles) == result.stats.ensembled
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == result.text and text.strip()
+    for e in ensembles:
+        assert e.c1 is False and e.c2 <= 0.5  # only positions without consensus are ensembled
+        assert [m.name for m in e.models] == ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
+        assert e.chosen == e.top[0][0] and abs(sum(e.weights) - 1) < 1e-6
+        assert e.replaced == (e.chosen != e.drafted)
+        for m in e.models:
+            assert 0.0 <= m.prob <= 1.0 and len(m.top) == 5
+    replaced = [e for e in ensembles if e.replaced]
+    for e in replaced:
+        assert result.text[e.char_offset:].startswith(e.chosen) or e.chosen == "<eog>" or result.stop_reason == "stop"
+    s = result.stats
+    assert 0 < s.ensemble_rate <= 1 and s.tokens <= 96
+    assert s.accepted + s.rejected == s.drafted and s.cycles >= s.tokens / 5
+    assert [m.name for m in s.models] == result.models and all(m.decode_calls > 0 for m in s.models)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        GenerationConfig(method="single", max_tokens=24),
+        GenerationConfig(method="single", max_tokens=24, single_model=1),
+        GenerationConfig(method="safe", base="unite", max_tokens=24),
+        GenerationConfig(method="safe", base="gac", max_tokens=24),
+        GenerationConfig(method="safe", base="unite", sharpening="geometric", max_tokens=24),
+        GenerationConfig(method="safe", max_tokens=24, temperature=0.8, top_p=0.9, seed=7),
+        GenerationConfig(method="unite", max_tokens=24),
+        GenerationConfig(method="gac", max_tokens=24),
+    ],
+    ids=["single", "single-gemma", "safe-unite", "safe-gac", "safe-geometric", "safe-sampling", "unite", "gac"],
+)
+def test_every_method_runs_end_to_end(trio, config):
+    result = trio.generate(SHORT, config)
+    assert result.text.strip()
+    assert result.stop_reason in ("eos", "length")
+    assert 0 < result.stats.tokens <= 24
+    if config.method == "unite":
+        assert result.stats.ensembled == result.stats.cycles  # every token is ensembled
+    if config.method == "single":
+        assert result.stats.ensembled == 0 and len(result.models) == 1
+        assert result.drafter == trio.models[config.single_model].name
+
+
+def test_sampling_is_reproducible_with_a_seed(trio):
+    config = GenerationConfig(method="safe", max_tokens=24, temperature=0.9, seed=123)
+    assert trio.generate(SHORT, config).text == trio.generate(SHORT, config).text
+
+
+def test_weights_and_bad_options(trio):
+    with pytest.raises(SafeLocalError, match="weights"):
+        trio.generate(SHORT, GenerationConfig(weights=[1, 2]))
+    with pytest.raises(SafeLocalError, match="method"):
+        trio.generate(SHORT, GenerationConfig(method="vote"))
+    with pytest.raises(SafeLocalError, match="at least 2 models"):
+        Engine(trio.models[:1]).generate(SHORT, GenerationConfig(method="safe"))
+
+
+def test_max_tokens_and_stop_strings(trio):
+    r = trio.generate(QUESTION, GenerationConfig(method="safe", max_tokens=7))
+    assert r.stop_reason == "length" and r.stats.tokens == 7
+    full = trio.generate(QUESTION, GenerationConfig(method="single", max_tokens=40)).text
+    word = full.split()[3]
+    stopped = trio.generate(QUESTION, GenerationConfig(method="single", max_tokens=40, stop=[word]))
+    assert stopped.stop_reason == "stop" and word not in stopped.text
+    assert full.startswith(stopped.text)
+
+
+def _assert_cache_is_consistent(model, paths):
+    tokens = model.cached_tokens
+    live = model.evaluate(tokens + [tokens[-1]], [len(tokens)])[0]
+    with LlamaModel(paths[model.name], name=model.name, options=LoadOptions(n_ctx=2048)) as fresh:
+        direct = fresh.evaluate(tokens + [tokens[-1]], [len(tokens)])[0]
+    p, q = _probs(live), _probs(direct)
+    assert np.abs(p - q).sum() < 0.35, model.name
+    assert int(p.argmax()) == int(q.argmax()), model.name
+
+
+def test_caches_after_ensembles_match_fresh_models(trio, offline_model_paths):
+    result = trio.generate(QUESTION, GenerationConfig(method="safe", max_tokens=64))
+    assert result.stats.ensembled >= 1
+    for model in trio.models:
+        _assert_cache_is_consistent(model, offline_model_paths)
+
+
+def test_cancel_from_another_thread_keeps_caches_consistent(trio, offline_model_paths):
+    cancel = threading.Event()
+    got = []
+    for event in trio.stream(QUESTION, GenerationConfig(method="safe", max_tokens=200), cancel):
+        got.append(event)
+        if isinstance(event, TextDelta) and len(got) == 3:
+            threading.Thread(target=cancel.set).start()
+    result = got[-1].result
+    assert isinstance(got[-1], Done) and result.stop_reason == "cancelled"
+    assert result.stats.tokens < 200
+    for model in trio.models:
+        _assert_cache_is_consistent(model, offline_model_paths)
+    after = trio.generate(SHORT, GenerationConfig(method="safe", max_tokens=24))
+    assert after.stop_reason in ("eos", "length") and after.text.strip()
+
+
+def test_one_generation_at_a_time(trio):
+    stream = trio.stream(SHORT, GenerationConfig(max_tokens=8))
+    next(stream)
+    with pytest.raises(SafeLocalError, match="already generating"):
+        trio.generate(SHORT, GenerationConfig(max_tokens=8))
+    stream.close()
+    assert trio.generate(SHORT, GenerationConfig(max_tokens=8)).stats.tokens > 0
+
+
+def test_context_errors(offline_model_paths):
+    with LlamaModel(offline_model_paths["qwen2.5-coder-0.5b"], options=LoadOptions(n_ctx=64)) as q, \
+         LlamaModel(offline_model_paths["smollm2-135m"], options=LoadOptions(n_ctx=64)) as s:
+        engine = Engine([q, s])
+        with pytest.raises(SafeLocalError, match="prompt is .* tokens"):
+            engine.generate([{"role": "user", "content": "word " * 100}])
+        r = engine.generate(SHORT, GenerationConfig(method="safe", max_tokens=500))
+        assert r.stop_reason in ("context", "eos")
+        long = engine.generate([{"role": "user", "content": "Count from 1 to 100, one number per line."}],
+                               GenerationConfig(method="safe", max_tokens=500))
+        assert long.stop_reason == "context" and "context" in long.message
