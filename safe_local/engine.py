@@ -43,7 +43,6 @@ from safe_local.core import (
     normalize_weights,
     sample_token,
     sharpen,
-    softmax,
     token_ends,
     top_indices,
     unite_union,
@@ -182,6 +181,7 @@ class _Run:
         self.weights = normalize_weights(config.weights, len(engine.models))
         self.rng = np.random.default_rng(config.seed)
         self.stats = GenerationStats(models=[ModelStats(m.name) for m in self.models])
+        self.excluded = [np.flatnonzero(m.vocab.excluded_mask) for m in self.models]
         self.prompts = [m.prompt_tokens(messages) for m in self.models]
         for m, p in zip(self.models, self.prompts):
             if len(p) >= m.n_ctx:
@@ -197,14 +197,21 @@ class _Run:
     # --- plumbing -------------------------------------------------------------------------
 
     def evaluate(self, m: int, target: Sequence[int], positions: Sequence[int]) -> np.ndarray:
+        """Logits rows of model m, with its control tokens already set to -inf.
+
+        Masking once here means no later step (sampling, consensus, unions) proposes a token
+        that has no text, and none of them needs its own masked copy of a 262k-entry row.
+        """
         model, stat = self.models[m], self.stats.models[m]
         before, t0 = model.n_decoded, time.perf_counter()
         try:
-            return model.evaluate(target, positions)
+            rows = model.evaluate(target, positions)
         finally:
             stat.seconds += time.perf_counter() - t0
             stat.decode_calls += 1
             stat.tokens += model.n_decoded - before
+        rows[:, self.excluded[m]] = -np.inf
+        return rows
 
     def accept(self, data: bytes) -> None:
         """The accepted continuation grew to `data`: stream the new text, honour stop strings."""
@@ -219,9 +226,9 @@ class _Run:
         if self.cancel.is_set():
             raise _Stop("cancelled")
 
-    def sample(self, logits: np.ndarray, vocab_excluded: np.ndarray | None) -> int:
+    def sample(self, logits: np.ndarray) -> int:
         c = self.config
-        return sample_token(logits, c.temperature, c.top_p, self.rng, banned=vocab_excluded)
+        return sample_token(logits, c.temperature, c.top_p, self.rng)
 
     def events(self) -> Iterator[Event]:
         t0 = time.perf_counter()
@@ -268,7 +275,7 @@ class _Run:
             self.room(0, len(prompt) + len(gen))
             target = prompt + gen
             logits = self.evaluate(0, target, [len(target) - 1])[0]
-            tok = self.sample(logits, model.vocab.excluded_mask)
+            tok = self.sample(logits)
             if model.vocab.eog_mask[tok]:
                 raise _Stop("eos")
             gen.append(tok)
@@ -312,7 +319,7 @@ class _Run:
                     self.room(0, len(target))
                 break
             logits = self.evaluate(0, target, [len(target) - 1])[0]
-            tok = self.sample(logits, vocab.excluded_mask)
+            tok = self.sample(logits)
             out.ids.append(tok)
             out.logits.append(logits)
             if vocab.eog_mask[tok] or self.cancel.is_set():
@@ -394,7 +401,7 @@ class _Run:
         elif drafted_key is not None and drafted_key in dist.strings:
             idx, _ = accept_or_resample(p, dist.per_model[0], dist.strings.index(drafted_key), self.rng)
         else:
-            idx = self.sample(np.log(np.maximum(p, 1e-30)), None)
+            idx = self.sample(np.log(np.maximum(p, 1e-30)))
         return dist.strings[idx], (c.sharpening if applied else None), p
 
     def report(self, offset: int, full: bytes, drafted: bytes, dist: UnionDistribution, chosen: bytes,
@@ -452,9 +459,8 @@ class _Run:
             d_logits = self.evaluate(0, seqs[0], [len(seqs[0]) - 1])[0]
             self.stats.cycles += 1
             if not always:
-                probs = softmax(np.where(d.excluded_mask, -np.inf, d_logits))
-                if probs.max() >= c.gac_threshold:
-                    tok = self.sample(d_logits, d.excluded_mask)
+                if _max_prob(d_logits) >= c.gac_threshold:
+                    tok = self.sample(d_logits)
                     if d.eog_mask[tok]:
                         raise _Stop("eos")
                     self.push(seqs, d.key(tok), drafter_ids=[tok])
@@ -489,14 +495,25 @@ class _Run:
         self.accept(self.data + piece)
 
 
+def _log_normalizer(logits: np.ndarray) -> tuple[float, float]:
+    """(max, log-sum-exp) of a logits row, without materializing its softmax."""
+    top = float(logits.max())
+    return top, top + float(np.log(np.exp(logits - top).sum(dtype=np.float64)))
+
+
+def _max_prob(logits: np.ndarray) -> float:
+    top, lse = _log_normalizer(logits)
+    return float(np.exp(top - lse))
+
+
 def _aligned_view(model: Model, logits: np.ndarray, token: int) -> tuple[float, bool]:
     """(probability of the aligned token, whether it is the model's argmax); token -1 = end of generation."""
     vocab = model.vocab
-    probs = softmax(np.where(vocab.excluded_mask, -np.inf, logits))
-    best = int(np.argmax(probs))
+    _, lse = _log_normalizer(logits)
+    best = int(np.argmax(logits))
     if token < 0 or vocab.eog_mask[token]:
-        return float(probs[vocab.eog_mask].sum()), bool(vocab.eog_mask[best])
-    return float(probs[token]), best == token
+        return float(np.exp(logits[np.asarray(vocab.eog_ids, dtype=np.int64)] - lse).sum()), bool(vocab.eog_mask[best])
+    return float(np.exp(logits[token] - lse)), best == token
 
 
 def _string_view(dist: UnionDistribution, m: int, chosen: bytes) -> tuple[float, bool]:
