@@ -288,23 +288,24 @@ class _Run:
 
     def run_safe(self) -> Iterator[None]:
         c = self.config
-        drafter = self.models[0]
-        dv = drafter.vocab
+        dv = self.models[0].vocab
         prompt, gen = self.prompts[0], []
         while len(gen) < c.max_tokens:
             self.check_cancel()
             draft = self.draft(prompt, gen, min(c.chunk, c.max_tokens - len(gen)))
             self.stats.cycles += 1
             self.stats.drafted += len(draft.ids)
-            kept, replacement, eos = self.verify(gen, draft)
+            kept, replacement, eos = self.verify(draft)
             self.stats.accepted += kept
             self.stats.rejected += len(draft.ids) - kept
             new = draft.ids[:kept]
             if eos:
                 new = [t for t in new if not dv.eog_mask[t]]
-            gen.extend(new + replacement)
+            # A replacement string may be several drafter tokens: never pass max_tokens.
+            new = (new + replacement)[: c.max_tokens - len(gen)]
+            gen.extend(new)
             self.stats.tokens = len(gen)
-            self.accept(self.data + b"".join(dv.pieces[t] for t in new) + b"".join(dv.pieces[t] for t in replacement))
+            self.accept(self.data + b"".join(dv.pieces[t] for t in new))
             if eos:
                 raise _Stop("eos")
             yield
@@ -326,7 +327,7 @@ class _Run:
                 break
         return out
 
-    def verify(self, gen: list[int], draft: _Drafted) -> tuple[int, list[int], bool]:
+    def verify(self, draft: _Drafted) -> tuple[int, list[int], bool]:
         """Check the drafted chunk; return (drafted tokens kept, drafter ids to append, reply ended)."""
         c = self.config
         dv = self.models[0].vocab
@@ -350,7 +351,7 @@ class _Run:
         v_rows, v_aligned = [], []
         for vi, v in enumerate(verifiers):
             starts_v = v_ends[vi] - self.models[v].vocab.piece_len[v_ids[vi]] if len(v_ids[vi]) else v_ends[vi]
-            idx = aligned_indices(starts_v, offsets)
+            idx = aligned_indices(starts_v, offsets, limit)
             assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
             prompt_v = self.prompts[v]
             target = prompt_v + v_ids[vi]

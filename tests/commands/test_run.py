@@ -1,0 +1,63 @@
+"""`safe-local run` end to end, as a user runs it (a real subprocess on the real models)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from safe_local.cli import main
+
+
+def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "safe_local", *args], input=stdin, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_run_json_reports_text_and_statistics():
+    p = _cli("run", "What is the capital of France?", "--max-tokens", "16", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    for key in ("text", "method", "models", "drafter", "tokens", "ensembled", "ensemble_rate", "cycles",
+                "seconds", "tokens_per_s"):
+        assert key in out
+    assert out["models"] == ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
+    assert out["drafter"] == "qwen2.5-coder-0.5b" and out["method"] == "safe" and out["base"] == "unite"
+    assert out["text"].strip() and 0 < out["tokens"] <= 16
+    assert p.stderr == ""  # llama.cpp's own logging stays out of the way
+
+
+def test_run_streams_text_from_stdin_with_options():
+    p = _cli("run", "-", "--models", "qwen2.5-coder-0.5b,smollm2-135m", "--method", "safe", "--base", "gac",
+             "--chunk", "3", "--max-tokens", "12", "--weights", "2,1", "--system", "Answer in one word.",
+             stdin="Name a primary color.")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip()
+    assert "safe/gac" in p.stderr and "tokens" in p.stderr  # the one-line summary
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "hi", "--models", "no-such-model"], "unknown model 'no-such-model'"),
+        (["run", "hi", "--method", "vote"], "invalid choice"),
+        (["run", "hi", "--weights", "1,x"], "comma-separated"),
+        (["run", "hi", "--weights", "1,2"], "bad weights"),
+        (["run", "hi", "--models", "qwen2.5-coder-0.5b"], "at least 2 models"),
+        (["run", "   "], "prompt is empty"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_errors_are_one_line_with_status_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("safe-local: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_errors_from_a_subprocess_have_no_traceback():
+    p = _cli("run", "hi", "--models", "/nonexistent/model.gguf")
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
