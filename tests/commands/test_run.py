@@ -41,7 +41,7 @@ def test_run_streams_text_from_stdin_with_options():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "hi", "--models", "no-such-model"], "unknown model 'no-such-model'"),
+        (["run", "hi", "--models", "no-such-model,smollm2-135m"], "unknown model 'no-such-model'"),
         (["run", "hi", "--method", "vote"], "invalid choice"),
         (["run", "hi", "--weights", "1,x"], "comma-separated"),
         (["run", "hi", "--weights", "1,2"], "bad weights"),
