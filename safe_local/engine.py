@@ -383,7 +383,8 @@ class _Run:
                 continue  # the ensemble confirmed the drafted token: the tokens after it stay valid
             if chosen == EOG_KEY:
                 return j, [], True
-            return j, dv.tokenize(chosen), False
+            own = dv.id_of(chosen)
+            return j, [own] if own is not None else dv.tokenize(chosen), False
         return n_draft, [], eos
 
     def union(self, logits: Sequence[np.ndarray]) -> UnionDistribution:
@@ -393,10 +394,22 @@ class _Run:
         return unite_union(logits, [m.vocab for m in self.models], self.weights, self.config.top_k)
 
     def choose(self, dist: UnionDistribution, drafted_key: bytes | None) -> tuple[bytes, str | None, np.ndarray]:
-        """Pick the ensemble's string: sharpened argmax, or App. H speculative sampling."""
+        """Pick the ensemble's string: sharpened argmax, or App. H speculative sampling.
+
+        With a drafter (SAFE), the string must be one the drafter can continue from: its own
+        piece, or whole UTF-8 characters it can tokenize. A lone byte of a character from
+        another model's byte-level vocabulary would come back from the drafter's tokenizer as
+        U+FFFD, so such strings lose their mass before the choice.
+        """
         c = self.config
         scores, applied = sharpen(dist, c.sharpening, dist.proposed[0], c.sharpen_lambda)
         p = scores / scores.sum()
+        if drafted_key is not None:
+            for i in top_indices(p, 32):
+                if self.drafter_can_take(dist.strings[i]):
+                    break
+                p[i] = 0.0
+            p = p / p.sum() if p.sum() > 0 else scores / scores.sum()
         if c.temperature == 0:
             idx = int(np.argmax(p))
         elif drafted_key is not None and drafted_key in dist.strings:
@@ -404,6 +417,15 @@ class _Run:
         else:
             idx = self.sample(np.log(np.maximum(p, 1e-30)))
         return dist.strings[idx], (c.sharpening if applied else None), p
+
+    def drafter_can_take(self, s: bytes) -> bool:
+        if s == EOG_KEY or self.models[0].vocab.id_of(s) is not None:
+            return True
+        try:
+            s.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
 
     def report(self, offset: int, full: bytes, drafted: bytes, dist: UnionDistribution, chosen: bytes,
                sharpened: str | None, scores: np.ndarray, cons, tokens: list[bytes],

@@ -9,8 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from safe_local.offline_models import install_all
+
+# The machine is shared and its load swings; a per-example deadline would turn a slow moment
+# into a false failure. Properties are checked, not timed.
+settings.register_profile("safe-local", deadline=None)
+settings.load_profile("safe-local")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .alignment import complete_utf8_len
+
 # One union key for every model's end-of-generation tokens. 0xff never occurs in UTF-8 text,
 # so no model's text piece can equal it, and different models' EOS tokens merge into one string.
 EOG_KEY: bytes = b"\xff<eog>"
@@ -55,23 +57,44 @@ class Vocab:
         self.excluded_mask: np.ndarray = (self.piece_len == 0) & ~self.eog_mask
         self.tokenize: Callable[[bytes], list[int]] = tokenize
         self._first: dict[bytes, int | None] = {}
+        self._ids: dict[bytes, int] | None = None
 
     def key(self, token_id: int) -> bytes:
         """The union key of a token: EOG_KEY for end-of-generation ids, else its piece bytes."""
         return EOG_KEY if self.eog_mask[token_id] else self.pieces[token_id]
 
+    def id_of(self, piece: bytes) -> int | None:
+        """The id whose piece is exactly `piece` (the lowest such id), or None.
+
+        Built on first use (a dict over the vocabulary, once per model): only the engine's
+        replacement path and UniTE's fallback need it.
+        """
+        if self._ids is None:
+            ids: dict[bytes, int] = {}
+            for i, p in enumerate(self.pieces):
+                if p:
+                    ids.setdefault(p, i)
+            self._ids = ids
+        return self._ids.get(piece)
+
     def first_token(self, s: bytes) -> int | None:
         """Id of the first sub-token of `s` under this tokenizer; None for b"" (or if the
-        tokenizer returns nothing). EOG_KEY maps to this model's first EOG id."""
+        tokenizer returns nothing). EOG_KEY maps to this model's first EOG id.
+
+        A string that is itself one of this model's pieces is that token. Otherwise only its
+        complete UTF-8 characters are tokenized: byte-level tokenizers turn a lone partial
+        character into U+FFFD, which is not a sub-token of the string at all.
+        """
         if s in self._first:
             return self._first[s]
         if s == EOG_KEY:
             first = self.eog_ids[0] if self.eog_ids else None
-        elif not s:
-            first = None
         else:
-            ids = self.tokenize(s)
-            first = int(ids[0]) if len(ids) else None
+            first = self.id_of(s) if s else None
+            if first is None:
+                whole = s[: complete_utf8_len(s)]
+                ids = self.tokenize(whole) if whole else []
+                first = int(ids[0]) if len(ids) else None
         self._first[s] = first
         return first
 
