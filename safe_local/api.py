@@ -25,7 +25,7 @@ from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
 from safe_local.model_paths import resolve_model
-from safe_local.offline_models import default_ensemble
+from safe_local.store import check_ensemble, select_ensemble
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
 
@@ -59,17 +59,25 @@ class Ensemble:
         cls,
         models: Sequence[str | Path] | None = None,
         *,
+        preset: str | None = None,
         n_ctx: int = 4096,
         n_threads: int | None = None,
     ) -> "Ensemble":
-        """Load models by short name or .gguf path (default: the offline trio, Qwen drafting)."""
-        specs = list(models) if models else default_ensemble()
+        """Load models by short name, Hub spec (owner/repo[:QUANT]) or .gguf path, or a preset.
+
+        With neither, the default preset (the offline trio, Qwen drafting). Before anything is
+        loaded, every name is resolved (offline, from the local caches) and the GGUF headers
+        and the ensemble's estimated memory at n_ctx are checked.
+        """
+        specs, _ = select_ensemble(models, preset)
         options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads)
-        paths = [resolve_model(str(s)) for s in specs]  # every name checked before any load
+        paths = [resolve_model(s) for s in specs]  # every name checked before any load
+        names = [_display_name(s) for s in specs]
+        check_ensemble(list(zip(names, paths)), n_ctx)
         loaded: list[LlamaModel] = []
         try:
-            for spec, path in zip(specs, paths):
-                loaded.append(LlamaModel(path, name=_display_name(spec), options=options))
+            for name, path in zip(names, paths):
+                loaded.append(LlamaModel(path, name=name, options=options))
         except BaseException:
             for m in loaded:
                 m.close()
@@ -114,5 +122,6 @@ class Ensemble:
 
 
 def _display_name(spec: str | Path) -> str:
+    """A short label: the file stem for a path or owner/repo/FILE.gguf, else the name as typed."""
     s = str(spec)
-    return Path(s).stem if s.endswith(".gguf") else s
+    return Path(s).stem if s.lower().endswith(".gguf") else s

@@ -1,10 +1,16 @@
-"""Turn what a user typed for a model into the path of a GGUF file.
+"""Turn what a user typed for a model into the path of a GGUF file, without the network.
 
-A spec is either a short name from the offline catalog (``qwen2.5-coder-0.5b``, ``gemma3-270m``,
-``smollm2-135m``; assembled and verified on demand by safe_local.offline_models) or a path to an
-existing ``.gguf`` file (``~`` is expanded; the file must start with the GGUF magic).
+A spec is one of:
+- an offline model's short name (``qwen2.5-coder-0.5b``, ``gemma3-270m``, ``smollm2-135m``;
+  assembled and verified on demand by safe_local.offline_models);
+- a Hub model from the catalog, ``NAME[:QUANT]`` (``llama3.2-1b``, ``qwen2.5-1.5b:Q8_0``), or
+  ``owner/repo[:QUANT]`` / ``owner/repo/FILE.gguf``: found in the shared Hugging Face cache
+  (safe_local.store.hub); when it is not there, the error names the ``safe-local pull``
+  command that fetches it;
+- a path to an existing ``.gguf`` file (``~`` is expanded; the file must start with the GGUF
+  magic). Anything starting with ``/``, ``~`` or ``.``, or existing on disk, is a path.
 Everything else is a SafeLocalError with one line saying what to use instead.
-Left out for now: Hub models and a model store (a later issue adds them here).
+Left out: downloading (``safe-local pull`` / safe_local.store.pull does that).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from pathlib import Path
 
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import offline_model_names, offline_model_path
+from safe_local.store.catalog import load_catalog, parse_hub_spec
+from safe_local.store.hub import cached_path
 
 __all__ = ["resolve_model"]
 
@@ -25,23 +33,34 @@ def _looks_like_path(spec: str) -> bool:
     return any(s in spec for s in seps) or spec.startswith(("~", ".")) or spec.lower().endswith(".gguf")
 
 
+def _is_explicit_path(spec: str) -> bool:
+    return spec.startswith(("/", "~", ".")) or os.path.isabs(spec) or Path(spec).expanduser().exists()
+
+
 def resolve_model(spec: str) -> Path:
-    """Path of the GGUF file for a short model name or a path to a .gguf file."""
+    """Path of the GGUF file for a model name, a Hub spec or a path to a .gguf file."""
     spec = spec.strip()
-    names = offline_model_names()
-    if spec in names:
+    if spec in offline_model_names():
         return offline_model_path(spec)
+    catalog = load_catalog()
+    ref = None if _is_explicit_path(spec) else parse_hub_spec(spec, catalog)
+    if ref is not None:
+        found = cached_path(ref)
+        if found is None:
+            raise SafeLocalError(f"{spec} is not downloaded yet: run: safe-local pull {spec}")
+        return found
     path = Path(spec).expanduser()
     if not (_looks_like_path(spec) or (spec and path.exists())):
         raise SafeLocalError(
-            f"unknown model {spec!r}: use one of {', '.join(names)} or a path to a .gguf file"
+            f"unknown model {spec!r}: use one of {', '.join(catalog.models)}, "
+            "owner/repo[:QUANT] from the Hub or a path to a .gguf file"
         )
     if not path.exists():
         raise SafeLocalError(f"model file not found: {path}")
     if path.is_dir():
         raise SafeLocalError(f"{path} is a directory: give the path of a .gguf file inside it")
     if path.suffix.lower() != ".gguf":
-        raise SafeLocalError(f"{path} is not a .gguf file: give a GGUF model file or one of {', '.join(names)}")
+        raise SafeLocalError(f"{path} is not a .gguf file: give a GGUF model file or a model name (see: safe-local ls)")
     try:
         with open(path, "rb") as f:
             magic = f.read(4)

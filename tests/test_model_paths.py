@@ -1,4 +1,4 @@
-"""resolve_model: short names, .gguf paths, and one-line errors for everything else."""
+"""resolve_model: short names, Hub specs (offline), .gguf paths, one-line errors for the rest."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import pytest
 from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
 from safe_local.offline_models import offline_model_names
+from safe_local.store import load_catalog
 
-UNKNOWN = (
-    "unknown model '{}': use one of qwen2.5-coder-0.5b, gemma3-270m, smollm2-135m "
-    "or a path to a .gguf file"
-)
+UNKNOWN = "unknown model '{}': use one of {}, owner/repo[:QUANT] from the Hub or a path to a .gguf file"
 
 
 def error(spec: str) -> str:
@@ -47,7 +45,22 @@ def test_relative_and_home_paths(tmp_path, monkeypatch):
 @pytest.mark.parametrize("spec", ["nope", "qwen", "Gemma3-270M", ""])
 def test_unknown_names(spec, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert error(spec) == UNKNOWN.format(spec)
+    assert error(spec) == UNKNOWN.format(spec, ", ".join(load_catalog().models))
+
+
+@pytest.mark.parametrize("spec", ["llama3.2-1b", "llama3.2-1b:Q8_0", "org/repo", "org/repo:Q5_K_M", "org/repo/m.gguf"])
+def test_hub_models_not_downloaded_name_the_pull_command(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty cache; no network is used
+    monkeypatch.chdir(tmp_path)
+    assert error(spec) == f"{spec} is not downloaded yet: run: safe-local pull {spec}"
+
+
+def test_an_existing_relative_path_wins_over_a_hub_spec(tmp_path, monkeypatch):
+    model = tmp_path / "org" / "repo" / "m.gguf"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"GGUF\x03\x00\x00\x00")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model("org/repo/m.gguf") == model.resolve()
 
 
 def test_missing_file(tmp_path):

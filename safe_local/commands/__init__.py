@@ -1,0 +1,1 @@
+"""One module per `safe-local` subcommand; each exposes `register(subparsers)`."""

@@ -1,0 +1,102 @@
+"""`safe-local run PROMPT`: answer one prompt with an ensemble, streaming or as JSON.
+
+PROMPT `-` reads stdin. `--json` prints one JSON object (text, method, models, drafter,
+tokens, ensembled, ensemble_rate, cycles, seconds, tokens_per_s, ...) instead of streaming.
+The first Ctrl+C stops the reply at the engine's next step and keeps what was generated
+(exit status 130); a second one interrupts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from safe_local.engine import BASES, METHODS, SHARPENING, GenerationConfig
+from safe_local.errors import SafeLocalError
+from safe_local.events import Done, TextDelta
+
+_DEFAULTS = GenerationConfig()
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="answer one prompt with an ensemble")
+    run.add_argument("prompt", help="the prompt; - reads it from stdin")
+    run.add_argument("--models", "-m", help="comma-separated model names, owner/repo[:QUANT] or .gguf paths, "
+                     "drafter first (default: the preset's models)")
+    run.add_argument("--preset", "-p", help="a named ensemble: its models and generation options "
+                     "(tiny, laptop, paper or one from config.toml; default: tiny)")
+    # Generation flags default to None so a preset's options apply unless a flag is given.
+    run.add_argument("--method", choices=METHODS, help=f"default {_DEFAULTS.method}")
+    run.add_argument("--base", choices=BASES, help=f"base ensemble of safe (default {_DEFAULTS.base})")
+    run.add_argument("--chunk", type=int, help=f"tokens drafted per cycle, n (default {_DEFAULTS.chunk})")
+    run.add_argument("--max-tokens", type=int, help=f"default {_DEFAULTS.max_tokens}")
+    run.add_argument("--temperature", type=float, help="0 = greedy (the default)")
+    run.add_argument("--top-p", type=float, help=f"default {_DEFAULTS.top_p}")
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--weights", type=_floats, default=None, help="per-model weights, drafter first, e.g. 2,1,1")
+    run.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
+    run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    run.add_argument("--system", help="system prompt")
+    run.add_argument("--ctx", type=int, default=4096, help="context length per model")
+    run.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
+    run.add_argument("--json", action="store_true", help="print one JSON object with text and statistics")
+    run.set_defaults(handler=run_command)
+
+
+def _read_prompt(prompt: str) -> str:
+    text = sys.stdin.read() if prompt == "-" else prompt
+    if not text.strip():
+        raise SafeLocalError("the prompt is empty: give a prompt argument or pipe text into '-'")
+    return text
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from safe_local.api import Ensemble, make_messages  # loads llama_cpp; keep `--help` fast
+    from safe_local.store import select_ensemble
+
+    prompt = _read_prompt(args.prompt)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    specs, preset_options = select_ensemble(models, args.preset)
+    flags = dict(
+        method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
+        temperature=args.temperature, top_p=args.top_p, seed=args.seed, weights=args.weights,
+        sharpening=args.sharpening, stop=tuple(args.stop) or None,
+    )
+    config = GenerationConfig(**{**preset_options, **{k: v for k, v in flags.items() if v is not None}})
+    config.validate(len(specs))  # fail on bad flags before loading anything
+    cancel = threading.Event()
+    with Ensemble.load(specs, n_ctx=args.ctx, n_threads=args.threads) as ens:
+        result = None
+        previous = signal.signal(signal.SIGINT, lambda *_: (cancel.set(), signal.signal(signal.SIGINT, previous)))
+        try:
+            for event in ens.engine.stream(make_messages(prompt, args.system), config, cancel):
+                if isinstance(event, TextDelta) and not args.json:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif isinstance(event, Done):
+                    result = event.result
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    assert result is not None
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+        s = result.stats
+        print(
+            f"[{result.method}{'/' + result.base if result.base else ''} · {s.tokens} tokens · "
+            f"{s.tokens_per_s:.1f} tok/s · ensembled {s.ensembled} (E/T {s.ensemble_rate:.1%}) · "
+            f"stopped: {result.stop_reason}{' — ' + result.message if result.message else ''}]",
+            file=sys.stderr,
+        )
+    return 130 if result.stop_reason == "cancelled" else 0

@@ -1,0 +1,80 @@
+"""The model store: catalog and presets, Hub downloads into the shared HF cache, local models,
+and the checks run before an ensemble is loaded.
+
+The functions here are the store's public API (the CLI and the chat UI use these names);
+each lives in the submodule that owns its job.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+# A module reference, not its function: model_paths imports this package (see store.ensemble).
+from safe_local import model_paths
+from safe_local.errors import SafeLocalError
+from safe_local.offline_models import offline_model_names, offline_model_path
+from safe_local.store.catalog import Catalog, CatalogModel, HubRef, Preset, list_presets, load_catalog, parse_hub_spec
+from safe_local.store.ensemble import resolve_ensemble, select_ensemble
+from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
+from safe_local.store.hub import PullCancelled, PullPlan, plan_pull, pull_hub
+from safe_local.store.local import LocalModel, list_local, remove
+from safe_local.store.preflight import check_ensemble
+
+__all__ = [
+    "Catalog",
+    "CatalogModel",
+    "GGUFInfo",
+    "HubRef",
+    "LocalModel",
+    "Preset",
+    "PullCancelled",
+    "PullPlan",
+    "check_ensemble",
+    "hub_ref",
+    "is_local",
+    "list_local",
+    "list_presets",
+    "load_catalog",
+    "plan_pull",
+    "pull",
+    "read_gguf_info",
+    "remove",
+    "resolve_ensemble",
+    "select_ensemble",
+    "tokenizer_twins",
+]
+
+
+def hub_ref(spec: str) -> HubRef:
+    """The Hub file a spec names; SafeLocalError for anything else (offline names, paths, typos)."""
+    catalog = load_catalog()
+    ref = parse_hub_spec(spec.strip(), catalog)
+    if ref is None:
+        raise SafeLocalError(f"unknown model {spec!r}: use a catalog name ({', '.join(catalog.models)}), owner/repo[:QUANT] or owner/repo/FILE.gguf")
+    return ref
+
+
+def pull(spec: str, *, progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None) -> Path:
+    """Download a model into the shared HF cache (resuming, sha256-checked); returns its path.
+
+    ``progress(done_bytes, total_bytes)`` is called as bytes arrive; setting ``cancel`` stops
+    the download with PullCancelled and keeps the partial file for the next pull. An offline
+    model needs no download: its verified path is returned.
+    """
+    if spec.strip() in offline_model_names():
+        return offline_model_path(spec.strip())
+    return pull_hub(hub_ref(spec), progress=progress, cancel=cancel)
+
+
+def is_local(spec: str) -> bool:
+    """Whether the spec resolves to a file on this machine; never uses the network.
+
+    An offline model counts when its packages are installed (it is assembled on first use).
+    """
+    try:
+        model_paths.resolve_model(spec)
+    except SafeLocalError:
+        return False
+    return True

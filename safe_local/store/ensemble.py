@@ -1,0 +1,45 @@
+"""Which models an ensemble is made of: an explicit model list, or a preset by name.
+
+``select_ensemble`` turns a model list and/or a preset (default: the catalog's
+default_preset) into model specs, drafter first, and the preset's generation options; ``resolve_ensemble``
+also turns the specs into file paths through safe_local.model_paths, which never uses the
+network. Left out: the pre-load checks (safe_local.store.preflight) and loading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+# `from safe_local import model_paths` (not its function): model_paths imports this package,
+# and a module reference still works while that import cycle is being set up.
+from safe_local import model_paths
+from safe_local.errors import SafeLocalError
+from safe_local.store.catalog import load_catalog
+
+__all__ = ["resolve_ensemble", "select_ensemble"]
+
+
+def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | None = None) -> tuple[list[str], dict[str, Any]]:
+    """(model specs, drafter first; generation options of the preset, {} without one).
+
+    A preset with an explicit model list keeps the list and contributes its options; with
+    neither, the catalog's default preset is used.
+    """
+    catalog = load_catalog()
+    name = preset or (None if models else catalog.default_preset)
+    options: dict[str, Any] = {}
+    specs = [str(m).strip() for m in models] if models else []
+    if name is not None:
+        chosen = catalog.presets.get(name)
+        if chosen is None:
+            raise SafeLocalError(f"unknown preset {name!r}: use one of {', '.join(catalog.presets)}")
+        options = chosen.generation_options()
+        specs = specs or list(chosen.models)
+    return specs, options
+
+
+def resolve_ensemble(models: Sequence[str | Path] | None = None, preset: str | None = None) -> tuple[list[Path], dict[str, Any]]:
+    """(GGUF paths, drafter first; the preset's generation options). No network access."""
+    specs, options = select_ensemble(models, preset)
+    return [model_paths.resolve_model(spec) for spec in specs], options

@@ -1,0 +1,96 @@
+"""The models on this machine: list them, remove downloaded ones.
+
+What it does: ``list_local`` gives the offline models whose packages are installed and every
+GGUF file in the shared HF cache, named the way a user types them (a catalog name, with
+``:QUANT`` when it is not the default quantization, else ``owner/repo/file.gguf``).
+``remove`` deletes a downloaded file's snapshot links and its blob when no other
+snapshot uses it, plus a leftover partial download.
+
+Left out: the network (nothing here downloads), the offline models' packages (pip owns them;
+``remove`` refuses them with a message), and other tools' non-GGUF files in the HF cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from safe_local import paths
+from safe_local.errors import SafeLocalError
+from safe_local.offline_models import offline_model_path
+from safe_local.store.catalog import load_catalog, parse_hub_spec
+from safe_local.store.hub import cached_ggufs, hub_env, pick_quant_file
+
+__all__ = ["LocalModel", "list_local", "remove"]
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    name: str  # what to pass to run --models / Ensemble.load
+    file: Path
+    size: int
+    source: str  # "pypi" or "hub"
+    repo: str | None = None
+
+
+def list_local() -> list[LocalModel]:
+    """Models available without the network: installed offline models, then cached Hub files."""
+    catalog = load_catalog()
+    found: list[LocalModel] = []
+    for model in catalog.models.values():
+        if model.source == "pypi":
+            try:
+                path = offline_model_path(model.name)
+            except SafeLocalError:  # its packages are not installed
+                continue
+            found.append(LocalModel(model.name, path, path.stat().st_size, "pypi"))
+    names = {
+        (m.repo, file): m.name if quant == m.default_quant else f"{m.name}:{quant}"
+        for m in catalog.models.values() if m.source == "hub"
+        for quant, file in m.files.items()
+    }
+    seen: set[tuple[str, str]] = set()
+    for cached in cached_ggufs():
+        key = (cached.repo, cached.file)
+        if key not in seen:
+            seen.add(key)
+            name = names.get(key, f"{cached.repo}/{cached.file}")
+            found.append(LocalModel(name, cached.path, cached.size, "hub", cached.repo))
+    return found
+
+
+def remove(name: str) -> int:
+    """Delete a downloaded model from the HF cache; returns the bytes freed."""
+    catalog = load_catalog()
+    model = catalog.models.get(name)
+    if model is not None and model.source == "pypi":
+        raise SafeLocalError(
+            f"{name} is installed from PyPI, not downloaded: nothing to remove "
+            f"(its assembled copy under {paths.cache_dir() / 'models'} may be deleted; it is rebuilt on use)"
+        )
+    ref = parse_hub_spec(name, catalog)
+    if ref is None:
+        raise SafeLocalError(f"unknown model {name!r}: `safe-local ls` lists the downloaded models")
+    entries = cached_ggufs(hub_env())
+    in_repo = [c for c in entries if c.repo == ref.repo]
+    try:
+        file = ref.file or pick_quant_file(ref.repo, [c.file for c in in_repo], ref.quant or "")
+    except SafeLocalError:
+        file = None
+    targets = [c for c in in_repo if c.file == file]
+    if not targets:
+        raise SafeLocalError(f"{name} is not downloaded: `safe-local ls` lists the downloaded models")
+    still_used = {c.blob for c in entries if c not in targets}
+    freed = 0
+    for cached in targets:
+        cached.path.unlink(missing_ok=True)
+        try:
+            cached.path.parent.rmdir()  # only when that snapshot held nothing else
+        except OSError:
+            pass
+    for blob in {c.blob for c in targets} - still_used:
+        if blob.exists():
+            freed += blob.stat().st_size
+            blob.unlink()
+        blob.with_name(blob.name + ".incomplete").unlink(missing_ok=True)
+    return freed

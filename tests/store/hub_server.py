@@ -1,0 +1,196 @@
+"""A stand-in for the Hugging Face Hub on 127.0.0.1, serving real GGUF files.
+
+It answers the requests huggingface_hub makes, with the headers it reads:
+- HEAD/GET ``/{repo}/resolve/{rev}/{file}``: ETag, X-Repo-Commit, X-Linked-Etag,
+  X-Linked-Size, Content-Length, Accept-Ranges; GET honours ``Range: bytes=N-`` with 206 and
+  Content-Range; a missing repo or file answers 404 with X-Error-Code like the Hub;
+- GET ``/api/models/{repo}/tree/{rev}`` (list_repo_files) and
+  POST ``/api/models/{repo}/paths-info/{rev}`` (get_paths_info, with the LFS sha256 and size).
+Faults a test can switch on per file: drop the connection after N bytes of the next GET and
+answer 503 to the GETs after it (an outage), or serve bytes that do not match the advertised
+sha256. Every request is recorded (method, path, headers) for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass
+class HostedFile:
+    path: Path  # the real bytes
+    sha256: str = ""
+    size: int = 0
+    drop_after: int | None = None  # next GET: send this many bytes, then cut the connection
+    outage: bool = False  # GETs answer 503 (set after a drop)
+    corrupt: bool = False  # serve bytes that differ from the advertised sha256
+
+    def __post_init__(self) -> None:
+        data = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.size = len(data)
+
+    def body(self) -> bytes:
+        data = self.path.read_bytes()
+        if self.corrupt:
+            return data[:-1] + bytes([data[-1] ^ 0xFF])
+        return data
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeHub:
+    repos: dict[str, dict[str, HostedFile]] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    url: str = ""
+
+    def add(self, repo: str, file: str, source: Path) -> HostedFile:
+        hosted = HostedFile(source)
+        self.repos.setdefault(repo, {})[file] = hosted
+        return hosted
+
+    def gets(self, file: str) -> list[Request]:
+        return [r for r in self.requests if r.method == "GET" and r.path.endswith("/" + file)]
+
+
+def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # keep pytest output clean
+            pass
+
+        def _record(self) -> str:
+            path = unquote(urlsplit(self.path).path)
+            hub.requests.append(Request(self.command, path, dict(self.headers)))
+            return path
+
+        def _error(self, status: int, code: str | None = None) -> None:
+            self.send_response(status)
+            if code:
+                self.send_header("X-Error-Code", code)
+                self.send_header("X-Repo-Commit", COMMIT)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _json(self, payload: object) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _lookup(self, repo: str, file: str | None) -> HostedFile | None | bool:
+            if repo not in hub.repos:
+                self._error(404, "RepoNotFound")
+                return False
+            if file is not None and file not in hub.repos[repo]:
+                self._error(404, "EntryNotFound")
+                return False
+            return hub.repos[repo].get(file) if file else None
+
+        def _resolve(self, path: str, send_body: bool) -> None:
+            owner, name, _, _rev, file = path.lstrip("/").split("/", 4)
+            hosted = self._lookup(f"{owner}/{name}", file)
+            if hosted is False:
+                return
+            assert isinstance(hosted, HostedFile)
+            if send_body and hosted.outage:
+                self._error(503)
+                return
+            start = 0
+            ranged = self.headers.get("Range")
+            if send_body and ranged and ranged.startswith("bytes="):
+                start = int(ranged[len("bytes="):].split("-")[0])
+            self.send_response(206 if start else 200)
+            etag = f'"{hosted.sha256}"'
+            for key, value in (("ETag", etag), ("X-Linked-Etag", etag), ("X-Repo-Commit", COMMIT),
+                               ("X-Linked-Size", str(hosted.size)), ("Accept-Ranges", "bytes"),
+                               ("Content-Length", str(hosted.size - start))):
+                self.send_header(key, value)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{hosted.size - 1}/{hosted.size}")
+            self.end_headers()
+            if not send_body:
+                return
+            body = hosted.body()[start:]
+            if hosted.drop_after is not None:
+                self.wfile.write(body[:hosted.drop_after])
+                self.wfile.flush()
+                hosted.drop_after, hosted.outage = None, True
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(body)
+
+        def _tree(self, repo: str) -> list[dict]:
+            return [
+                {"type": "file", "path": name, "size": f.size, "oid": f.sha256[:40],
+                 "lfs": {"oid": f.sha256, "size": f.size, "pointerSize": 134}}
+                for name, f in hub.repos[repo].items()
+            ]
+
+        def do_HEAD(self) -> None:
+            self._resolve(self._record(), send_body=False)
+
+        def do_GET(self) -> None:
+            path = self._record()
+            if path.startswith("/api/models/"):
+                owner, name = path[len("/api/models/"):].split("/")[:2]
+                if self._lookup(f"{owner}/{name}", None) is not False:
+                    self._json(self._tree(f"{owner}/{name}"))
+                return
+            self._resolve(path, send_body=True)
+
+        def do_POST(self) -> None:
+            path = self._record()
+            length = int(self.headers.get("Content-Length", 0))
+            form = self.rfile.read(length).decode()
+            owner, name = path[len("/api/models/"):].split("/")[:2]
+            if self._lookup(f"{owner}/{name}", None) is False:
+                return
+            wanted = _paths_from_body(form, self.headers.get("Content-Type", ""))
+            self._json([e for e in self._tree(f"{owner}/{name}") if e["path"] in wanted])
+
+    return Handler
+
+
+def _paths_from_body(body: str, content_type: str) -> set[str]:
+    if "json" in content_type:
+        return set(json.loads(body).get("paths", []))
+    return set(parse_qs(body).get("paths", []))
+
+
+class HubServer:
+    """Runs a FakeHub on an ephemeral loopback port until stopped."""
+
+    def __init__(self) -> None:
+        self.hub = FakeHub()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.hub))
+        self.server.daemon_threads = True
+        self.hub.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeHub:
+        self.thread.start()
+        return self.hub
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
