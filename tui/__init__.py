@@ -1,5 +1,8 @@
-"""The Textual chat app for safe-local; it uses only safe_local's public API.
+"""The Textual chat app of safe-local (`safe-local chat`); it uses only safe_local's public API.
 
-The app itself arrives with the chat UI issue; this package is reserved for it so the
-distribution layout (safe_local + tui) is fixed from the start.
+Modules: app (ChatApp: layout and conversation actions), replies (sending and streaming),
+ensembles (choosing, pulling and loading models), generation (the engine loop in a worker
+thread), turns/composer/sidebar/status (widgets), inspector/help/picker/pull/settings_screen/
+dialogs (screens), keys (every binding), commands (command palette), settings, records and
+catalog (plain data and glue). The stylesheet is app.tcss.
 """

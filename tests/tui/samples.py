@@ -1,0 +1,28 @@
+"""Fixed data for the tests that must not depend on model output: an ensembled position
+(as the engine reports it) and model picker rows."""
+
+from __future__ import annotations
+
+from safe_local import EnsembleEvent, ModelView
+from tui.picker import Choice
+
+EVENT = EnsembleEvent(
+    index=1, offset=17, char_offset=17, drafted=" Lyon", chosen=" Paris", replaced=True, base="unite",
+    c1=False, c2=0.412, weights=[1 / 3, 1 / 3, 1 / 3], sharpening="heuristic",
+    models=[
+        ModelView("qwen2.5-coder-0.5b", " Lyon", 0.46, True, [(" Lyon", 0.46), (" Paris", 0.41), (" Marseille", 0.05)]),
+        ModelView("gemma3-270m", " Paris", 0.58, True, [(" Paris", 0.58), (" Lyon", 0.2), ("\n", 0.04)]),
+        ModelView("smollm2-135m", " Paris", 0.31, False, [(" the", 0.35), (" Paris", 0.31), (" Lyon", 0.12)]),
+    ],
+    top=[(" Paris", 0.57), (" Lyon", 0.36), (" the", 0.07)],
+)
+FIRST = EnsembleEvent(**{**EVENT.__dict__, "index": 0, "char_offset": 4, "replaced": False})
+
+CHOICES = [
+    Choice("preset", "tiny", ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"],
+           "qwen2.5-coder-0.5b + gemma3-270m + smollm2-135m"),
+    Choice("preset", "laptop", ["qwen2.5-1.5b", "llama3.2-1b", "gemma3-1b"], "qwen2.5-1.5b + llama3.2-1b + gemma3-1b",
+           local=False),
+    Choice("model", "qwen2.5-coder-0.5b", ["qwen2.5-coder-0.5b"], "491 MB"),
+    Choice("model", "smollm2-135m", ["smollm2-135m"], "98 MB"),
+]

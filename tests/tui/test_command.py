@@ -1,0 +1,38 @@
+"""`safe-local chat`: its options reach the app (preset, models, history file, user config)."""
+
+from __future__ import annotations
+
+from safe_local.cli import build_parser, main
+from safe_local.commands.chat import chat_command, make_app
+
+
+def test_chat_is_a_subcommand_with_preset_or_models():
+    args = build_parser().parse_args(["chat", "--preset", "tiny"])
+    assert args.handler is chat_command and args.preset == "tiny" and args.models is None
+
+
+def test_preset_and_models_exclude_each_other(capsys):
+    assert main(["chat", "--preset", "tiny", "--models", "a,b"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_options_and_config_reach_the_app(home, tmp_path):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text('[chat]\nmax_tokens = 77\n[keybindings]\nhelp = "f2"\n')
+    app = make_app(build_parser().parse_args(["chat", "--models", "smollm2-135m, gemma3-270m", "--db",
+                                              str(tmp_path / "h.sqlite3")]))
+    assert app.defaults.models == ["smollm2-135m", "gemma3-270m"] and app.defaults.preset is None
+    assert app.defaults.max_tokens == 77 and app.keymap == {"help": "f2"}
+    assert app.history.path == tmp_path / "h.sqlite3"
+    app.history.close()
+
+    preset = make_app(build_parser().parse_args(["chat", "--preset", "tiny", "--db", str(tmp_path / "h.sqlite3")]))
+    assert preset.defaults.preset == "tiny" and preset.defaults.method == "safe" and preset.defaults.models == []
+    preset.history.close()
+
+
+def test_bad_config_is_a_one_line_error(home, capsys):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text("[chat\n")
+    assert main(["chat"]) == 2
+    assert "syntax error in config file" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""The status line under the chat: models (drafter marked), method, speed, E/T and context use.
+
+It shows the ensemble that is loaded (or loading), the conversation's method, and the figures of
+the last finished reply; while a reply streams it says so instead of showing a stale speed.
+Rendering is a pure function of `StatusInfo`, so a snapshot of it never contains timings unless
+a reply has finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.content import Content
+from textual.widgets import Static
+
+from tui.records import ReplyFigures
+
+DRAFTER_MARK = "✎"
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    models: tuple[str, ...] = ()  # drafter first
+    loading: bool = False
+    method: str = ""
+    generating: bool = False
+    figures: ReplyFigures | None = None
+    n_ctx: int = 0
+
+
+def status_content(info: StatusInfo) -> Content:
+    if info.loading:
+        models = Content.from_markup("[$warning]loading $names…[/]", names=", ".join(info.models) or "models")
+    elif not info.models:
+        models = Content.from_markup("[$error]no models loaded[/] (ctrl+l to choose)")
+    else:
+        drafter, *others = info.models
+        models = Content.assemble((f"{DRAFTER_MARK} {drafter}", "bold"), *[f" · {m}" for m in others])
+    parts = [models, Content(info.method or "—")]
+    f = info.figures
+    if info.generating:
+        parts.append(Content.from_markup("[$accent]generating…[/] esc stops"))
+    elif f is not None:
+        parts += [
+            Content(f"{f.tokens_per_s:.1f} tok/s"),
+            Content(f"E/T {f.ensemble_rate:.0%} ({f.tokens} tok)"),
+        ]
+    else:
+        parts += [Content("— tok/s"), Content("E/T —")]
+    if info.n_ctx:
+        used = f.prompt_tokens + f.tokens if f is not None else 0
+        parts.append(Content(f"ctx {used}/{info.n_ctx}"))
+    return Content(" │ ").join(parts)
+
+
+class StatusLine(Static):
+    def show(self, info: StatusInfo) -> None:
+        self.update(status_content(info))
