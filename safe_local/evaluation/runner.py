@@ -1,0 +1,106 @@
+"""Running an evaluation: every (task, item, method) not yet in the results file, in order.
+
+Items run in order and, for each item, every method, so an interrupted run leaves the methods
+compared on the same items. Each finished run is graded and appended to the results file at
+once. A cancel (the CLI sets it on Ctrl+C) stops the current generation; that partial reply is
+not recorded, so the item runs again on resume. `regrade` grades stored replies again for
+reports. Left out: loading models, parsing flags and the progress display (callers pass
+`on_record`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+from safe_local.api import make_messages
+from safe_local.engine import Engine
+from safe_local.evaluation.answers import grade
+from safe_local.evaluation.data import Item
+from safe_local.evaluation.methods import Method
+from safe_local.evaluation.prompts import build_prompt
+from safe_local.evaluation.results import Key, ResultLog
+
+
+@dataclass(frozen=True)
+class Run:
+    task: str
+    item: Item
+    method: Method
+
+    @property
+    def key(self) -> Key:
+        return self.task, self.item.id, self.method.label, self.method.settings_hash
+
+
+def plan_runs(tasks: Sequence[tuple[str, Sequence[Item]]], methods: Sequence[Method]) -> list[Run]:
+    """Every run of the evaluation, item-major: item 1 with each method, then item 2, ..."""
+    return [Run(task, item, method) for task, items in tasks for item in items for method in methods]
+
+
+def run_pending(
+    engine: Engine,
+    runs: Sequence[Run],
+    log: ResultLog,
+    *,
+    cancel: threading.Event | None = None,
+    on_record: Callable[[dict], None] | None = None,
+) -> int:
+    """Generate, grade and record each run not already in the log; returns how many ran.
+
+    Stops early (without recording the partial reply) when `cancel` is set.
+    """
+    cancel = cancel or threading.Event()
+    ran = 0
+    for run in runs:
+        if run.key in log.done:
+            continue
+        if cancel.is_set():
+            break
+        result = engine.generate(make_messages(build_prompt(run.item)), run.method.config, cancel)
+        if result.stop_reason == "cancelled":
+            break
+        record = _record(run, result.to_dict())
+        log.append(record)
+        ran += 1
+        if on_record is not None:
+            on_record(record)
+    return ran
+
+
+def regrade(records: list[dict]) -> list[dict]:
+    """The records with prediction and correct taken again from their text by today's grader.
+
+    Reports use this, so an improved extraction applies to results already on disk.
+    """
+    return [r | asdict(grade(r["text"], r["gold"], r["n_choices"])) for r in records]
+
+
+def _record(run: Run, result: dict) -> dict:
+    graded = grade(result["text"], run.item.answer, len(run.item.choices))
+    return {
+        "task": run.task,
+        "item_id": run.item.id,
+        "method": run.method.label,
+        "settings_hash": run.method.settings_hash,
+        "kind": run.method.config.method,
+        "base": result["base"],
+        "models": list(run.method.models),
+        "drafter": run.method.models[0],  # as named on the command line, like the method labels
+        "gold": run.item.answer,
+        "n_choices": len(run.item.choices),
+        "prediction": graded.prediction,
+        "correct": graded.correct,
+        "stop_reason": result["stop_reason"],
+        "tokens": result["tokens"],
+        "prompt_tokens": result["prompt_tokens"],
+        "ensembled": result["ensembled"],
+        "ensemble_rate": result["ensemble_rate"],
+        "seconds": result["seconds"],
+        "tokens_per_s": result["tokens_per_s"],
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": run.method.settings,
+        "text": result["text"],
+    }

@@ -1,0 +1,96 @@
+"""Per-method figures from result records: accuracy with a 95 % Wilson interval, E/T, tokens, speed.
+
+Records are grouped by (task, method, settings hash); a method run with two different settings
+in one results file gives two rows, the later ones labelled with their hash. E/T and tokens/s
+are pooled over items (total ensembled / total tokens, total tokens / total seconds), so long
+answers weigh more, as they do in wall-clock time. Speed is also given relative to the drafter
+alone (the single-model row of the model that drafted the ensembles). Left out: significance
+tests between methods.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+Z95 = 1.959964
+
+
+@dataclass
+class MethodSummary:
+    task: str
+    method: str  # row label
+    settings_hash: str
+    kind: str  # single | unite | gac | safe
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    ensemble_rate: float  # E/T
+    mean_tokens: float
+    tokens_per_s: float
+    speed_vs_drafter: float | None  # tokens/s over the drafter's alone (None: no drafter row)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (0, 0 for n = 0)."""
+    if n == 0:
+        return 0.0, 0.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarize(records: list[dict]) -> list[MethodSummary]:
+    """One summary per (task, method, settings), in the order they first appear in the records."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r["method"], r["settings_hash"]), []).append(r)
+    labels = _labels(list(groups))
+    rows = [_summary(key, labels[key], rs) for key, rs in groups.items()]
+    for task in dict.fromkeys(r.task for r in rows):
+        _set_relative_speed([r for r in rows if r.task == task], records)
+    return rows
+
+
+def _labels(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """The method's name, plus its settings hash when the method has several settings in a task."""
+    seen: dict[tuple[str, str], int] = {}
+    labels = {}
+    for task, method, settings in keys:
+        count = seen.get((task, method), 0)
+        seen[(task, method)] = count + 1
+        labels[(task, method, settings)] = method if count == 0 else f"{method} [{settings[:6]}]"
+    return labels
+
+
+def _summary(key: tuple[str, str, str], label: str, records: list[dict]) -> MethodSummary:
+    n = len(records)
+    correct = sum(bool(r["correct"]) for r in records)
+    tokens = sum(r["tokens"] for r in records)
+    seconds = sum(r["seconds"] for r in records)
+    low, high = wilson(correct, n)
+    return MethodSummary(
+        task=key[0], method=label, settings_hash=key[2], kind=records[0]["kind"], n=n, correct=correct,
+        accuracy=correct / n, ci_low=low, ci_high=high,
+        ensemble_rate=sum(r["ensembled"] for r in records) / tokens if tokens else 0.0,
+        mean_tokens=tokens / n, tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+        speed_vs_drafter=None,
+    )
+
+
+def _set_relative_speed(rows: list[MethodSummary], records: list[dict]) -> None:
+    drafters = [r["drafter"] for r in records if r["task"] == rows[0].task and r["kind"] != "single"]
+    if not drafters:
+        return
+    drafter = max(set(drafters), key=drafters.count)
+    alone = next((r for r in rows if r.kind == "single" and r.method == drafter), None)
+    if alone is None or alone.tokens_per_s == 0:
+        return
+    for row in rows:
+        row.speed_vs_drafter = row.tokens_per_s / alone.tokens_per_s

@@ -1,0 +1,1 @@
+"""Tests of `safe-local eval` and safe_local.evaluation."""

@@ -1,0 +1,45 @@
+"""Method names, and the settings hash that decides which stored results a run reuses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from safe_local.engine import GenerationConfig
+from safe_local.errors import SafeLocalError
+from safe_local.evaluation.methods import parse_methods
+
+TRIO = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
+BASE = GenerationConfig(max_tokens=2048, temperature=0.0)
+
+
+def test_default_is_each_model_alone_then_the_four_ensembles():
+    methods = parse_methods(None, TRIO, BASE)
+    assert [m.label for m in methods] == [*TRIO, "unite", "gac", "safe-unite", "safe-gac"]
+    assert [(m.config.method, m.config.single_model) for m in methods[:3]] == [("single", 0), ("single", 1), ("single", 2)]
+    assert [(m.config.method, m.config.base) for m in methods[3:]] == [
+        ("unite", "unite"), ("gac", "unite"), ("safe", "unite"), ("safe", "gac")]
+    assert [m.label for m in parse_methods(None, TRIO[:1], BASE)] == [TRIO[0]]  # one model: no ensembles
+
+
+def test_model_names_and_indices_name_the_same_method_once():
+    methods = parse_methods("smollm2-135m, single:2 ,safe-gac", TRIO, BASE)
+    assert [m.label for m in methods] == ["smollm2-135m", "safe-gac"]
+    with pytest.raises(SafeLocalError, match="unknown method 'single:3'"):
+        parse_methods("single:3", TRIO, BASE)
+
+
+def test_settings_hash_changes_with_what_changes_an_answer():
+    def hashes(base: GenerationConfig, models=TRIO) -> dict[str, str]:
+        return {m.label: m.settings_hash for m in parse_methods(None, models, base)}
+
+    plain = hashes(BASE)
+    weighted = hashes(replace(BASE, weights=(2, 1, 1), sharpening="geometric"))
+    shorter = hashes(replace(BASE, max_tokens=256))
+    reordered = hashes(BASE, [TRIO[0], TRIO[2], TRIO[1]])
+    for model in TRIO:  # a model alone is reused across ensemble variants and model orders
+        assert plain[model] == weighted[model] == reordered[model] != shorter[model]
+    for method in ("unite", "gac", "safe-unite", "safe-gac"):
+        assert len({plain[method], weighted[method], shorter[method], reordered[method]}) == 4
+    assert len(set(plain.values())) == 7

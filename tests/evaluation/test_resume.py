@@ -1,0 +1,60 @@
+"""Resuming: an interrupted `safe-local eval` keeps what it finished and the rerun does only the rest."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from safe_local.cli import main
+from safe_local.evaluation.results import ResultLog, read_records, record_key
+
+# SmolLM2 alone, the fastest model. The interrupt comes as soon as the second result is on disk,
+# while the third item (its prompt alone takes longer than the polling interval) is running.
+# One thread: see THREADS in test_eval_cli.py.
+ARGS = ["eval", "--task", "gsm8k:3", "--models", "smollm2-135m", "--max-tokens", "16", "--threads", "1"]
+
+
+def _lines(path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+
+
+def test_ctrl_c_then_rerun_runs_only_the_missing_items(tmp_path, capsys):
+    results = tmp_path / "results.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "safe_local", *ARGS, "--out", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while len(_lines(results)) < 2 and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "interrupted:" in err and "run the same command again to resume" in err
+    before = _lines(results)
+    assert len(before) == 2  # the item in progress was not saved
+
+    assert main([*ARGS, "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 2 of 3 results already in" in err
+    ran = [line for line in err.splitlines() if line[:1].isdigit() and "/3 [" in line]
+    assert len(ran) == 1 and ran[0].startswith("3/3 [")  # one progress line per run generated
+    after = _lines(results)
+    assert after[:2] == before  # finished results are kept byte for byte
+    records = [json.loads(line) for line in after]
+    assert [r["item_id"] for r in records] == ["0", "1", "2"]
+    assert len({record_key(r) for r in records}) == 3 and all(r["stop_reason"] != "cancelled" for r in records)
+
+
+def test_a_record_torn_by_a_crash_is_dropped_and_appending_continues(tmp_path):
+    path = tmp_path / "results.jsonl"
+    whole = [{"task": "t", "item_id": str(i), "method": "m", "settings_hash": "h"} for i in range(2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in whole) + '{"task": "t", "item_id": "2", "met',
+                    encoding="utf-8")
+    assert read_records(path) == whole
+    with ResultLog(path) as log:
+        assert log.done == {("t", "0", "m", "h"), ("t", "1", "m", "h")}
+        log.append({"task": "t", "item_id": "2", "method": "m", "settings_hash": "h"})
+    assert [r["item_id"] for r in read_records(path)] == ["0", "1", "2"]
+    assert path.read_text(encoding="utf-8").count("\n") == 3

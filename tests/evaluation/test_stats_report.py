@@ -1,0 +1,60 @@
+"""Per-method figures (Wilson interval, E/T, speed vs the drafter) and the Markdown/PNG report."""
+
+from __future__ import annotations
+
+import pytest
+
+from safe_local.evaluation.report import write_report
+from safe_local.evaluation.stats import summarize, wilson
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _record(task, method, kind, correct, tokens, ensembled, seconds, settings="aaaaaaaaaaaa", item="1"):
+    models = ["qwen", "smol"] if kind != "single" else [method]
+    return {"task": task, "item_id": item, "method": method, "settings_hash": settings, "kind": kind,
+            "models": models, "drafter": models[0], "correct": correct, "tokens": tokens,
+            "ensembled": ensembled, "seconds": seconds, "settings": {"config": {"max_tokens": 64}}}
+
+
+RECORDS = [
+    _record("gsm8k", "qwen", "single", True, 100, 0, 2.0, item="1"),
+    _record("gsm8k", "qwen", "single", False, 100, 0, 2.0, item="2"),
+    _record("gsm8k", "smol", "single", False, 50, 0, 0.5, item="1"),
+    _record("gsm8k", "safe-unite", "safe", True, 100, 10, 4.0, item="1"),
+    _record("gsm8k", "safe-unite", "safe", True, 60, 2, 2.0, item="2"),
+    _record("gsm8k", "safe-unite", "safe", False, 40, 4, 1.0, item="1", settings="bbbbbbbbbbbb"),
+    _record("math500", "unite", "unite", False, 10, 10, 1.0),
+]
+
+
+def test_wilson_interval_matches_known_values():
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson(0, 20) == pytest.approx((0.0, 0.1611), abs=1e-4)
+    assert wilson(20, 20)[1] == 1.0 and wilson(0, 0) == (0.0, 0.0)
+
+
+def test_summaries_pool_items_and_compare_with_the_drafter():
+    rows = {(r.task, r.method): r for r in summarize(RECORDS)}
+    qwen, safe = rows["gsm8k", "qwen"], rows["gsm8k", "safe-unite"]
+    assert (qwen.n, qwen.correct, qwen.accuracy, qwen.tokens_per_s) == (2, 1, 0.5, 50.0)
+    assert safe.ensemble_rate == pytest.approx(12 / 160) and safe.mean_tokens == 80
+    assert safe.speed_vs_drafter == pytest.approx((160 / 6) / 50)
+    assert rows["gsm8k", "smol"].speed_vs_drafter == pytest.approx(2.0)
+    # Another setting of the same method is its own row, labelled with its hash.
+    other = rows["gsm8k", "safe-unite [bbbbbb]"]
+    assert other.n == 1 and other.ensemble_rate == pytest.approx(0.1)
+    assert rows["math500", "unite"].speed_vs_drafter is None  # its drafter never ran alone
+
+
+def test_report_has_a_table_per_task_and_the_plots(tmp_path):
+    path = write_report(RECORDS, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert "## gsm8k" in text and "## math500" in text
+    assert "| qwen | 2 | 50.0% (9.5%–90.5%) | 0.0% | 100 | 50.0 | 1.00× |" in text
+    assert "| safe-unite | 2 | 100.0% " in text and "| 7.5% | 80 | 26.7 | 0.53× |" in text
+    assert "Models: qwen, smol (drafter first) · max tokens 64 · greedy" in text
+    for name in ("gsm8k-accuracy.png", "gsm8k-accuracy-vs-et.png", "gsm8k-speed.png",
+                 "math500-accuracy.png", "math500-accuracy-vs-et.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG) and f"]({name})" in text
+    assert not (tmp_path / "math500-speed.png").exists()
