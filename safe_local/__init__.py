@@ -18,6 +18,7 @@ _EXPORTS = {
     "make_messages": "safe_local.api",
     "BASES": "safe_local.engine",
     "METHODS": "safe_local.engine",
+    "SHARPENING": "safe_local.engine",
     "Engine": "safe_local.engine",
     "GenerationConfig": "safe_local.engine",
     "SafeLocalError": "safe_local.errors",
@@ -35,7 +36,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from safe_local.api import Ensemble, make_messages
-    from safe_local.engine import BASES, METHODS, Engine, GenerationConfig
+    from safe_local.engine import BASES, METHODS, SHARPENING, Engine, GenerationConfig
     from safe_local.errors import SafeLocalError
     from safe_local.events import (
         Done,

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, TextArea
 
 from safe_local import BASES, METHODS, SafeLocalError
-from safe_local.engine import SHARPENING
+from safe_local import SHARPENING
 from tui.settings import ChatSettings
 
 

@@ -1,7 +1,7 @@
 """A GGUF model on llama.cpp, driven through llama-cpp-python's low-level ctypes API.
 
 Why not the high-level `Llama` class: it cannot return logits for chosen positions of a batch
-(only all of them with logits_all=True, n_ctx x n_vocab floats), its token_to_piece drops pieces
+(only all of them, by allocating n_ctx x n_vocab floats with logits_all), its token_to_piece drops pieces
 longer than 32 bytes, and it keeps its own copy of the token history. Here one `llama_batch`
 asks for logits only where the engine needs them, the piece table is built once with the real
 lengths, and `cached_tokens` is the single record of what the KV cache holds.
