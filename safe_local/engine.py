@@ -505,15 +505,21 @@ class _Run:
 
         Models tokenize only whole UTF-8 characters, so a string ending inside one waits in
         `self.unpushed` until the rest arrives; the drafter takes its own ids when it chose.
+        A string that would take the drafter past max_tokens ends the reply instead.
         """
+        staged = []
         for m, model in enumerate(self.models):
             if m == 0 and drafter_ids is not None and not self.unpushed[0]:
-                seqs[0].extend(drafter_ids)
+                staged.append((drafter_ids, b""))
                 continue
             buf = self.unpushed[m] + piece
             n = complete_utf8_len(buf)
-            seqs[m].extend(model.vocab.tokenize(buf[:n]))
-            self.unpushed[m] = buf[n:]
+            staged.append((model.vocab.tokenize(buf[:n]), buf[n:]))
+        if len(seqs[0]) - len(self.prompts[0]) + len(staged[0][0]) > self.config.max_tokens:
+            raise _Stop("length")
+        for m, (ids, rest) in enumerate(staged):
+            seqs[m].extend(ids)
+            self.unpushed[m] = rest
         self.stats.tokens = len(seqs[0]) - len(self.prompts[0])
         self.accept(self.data + piece)
 
