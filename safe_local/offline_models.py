@@ -41,7 +41,6 @@ from safe_local.errors import SafeLocalError
 __all__ = [
     "OfflineModel",
     "Part",
-    "default_ensemble",
     "install_all",
     "main",
     "offline_model_info",
@@ -81,7 +80,6 @@ class OfflineModel:
 @dataclass(frozen=True)
 class Catalog:
     models: dict[str, OfflineModel]  # in catalog order
-    default_ensemble: tuple[str, ...]
 
 
 def _parse_catalog(text: str) -> Catalog:
@@ -105,11 +103,7 @@ def _parse_catalog(text: str) -> Catalog:
             sha256=sha,
             parts=parts,
         )
-    ensemble = tuple(data.get("default_ensemble", ()))
-    unknown = [n for n in ensemble if n not in models]
-    if unknown:
-        raise ValueError(f"default_ensemble names unknown models: {unknown}")
-    return Catalog(models=models, default_ensemble=ensemble)
+    return Catalog(models=models)
 
 
 @functools.cache
@@ -121,11 +115,6 @@ def _catalog() -> Catalog:
 def offline_model_names() -> list[str]:
     """Short names of the offline models, in catalog order."""
     return list(_catalog().models)
-
-
-def default_ensemble() -> list[str]:
-    """The default ensemble, drafter first."""
-    return list(_catalog().default_ensemble)
 
 
 def offline_model_info(name: str) -> OfflineModel:

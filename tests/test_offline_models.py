@@ -52,7 +52,6 @@ def make_dist(site: Path, name: str, files: dict[str, bytes]) -> None:
 def fake_catalog(name: str, file: str, data: bytes, parts: list[tuple[str, str]], sha: str | None = None):
     parts_toml = ", ".join(f'{{ dist = "{d}", path = "{p}" }}' for d, p in parts)
     text = f"""
-default_ensemble = ["{name}"]
 [models."{name}"]
 display_name = "Fake"
 family = "fake"
@@ -82,9 +81,8 @@ def fake_site(tmp_path, monkeypatch) -> Path:
 # --- catalog --------------------------------------------------------------------------------
 
 
-def test_catalog_names_and_default_ensemble():
+def test_catalog_names():
     assert om.offline_model_names() == NAMES
-    assert om.default_ensemble() == NAMES  # Qwen drafts
     info = om.offline_model_info("gemma3-270m")
     assert info.file == "gemma-3-270m-q4_k_m.gguf"
     assert info.size == 253_113_024

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safe_local.commands.run import _floats  # the same --weights syntax as `run`
+from safe_local.commands.run import float_list
 from safe_local.engine import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "safe-unite, safe-gac (default: all)")
     p.add_argument("--max-tokens", type=int, default=2048, help="limit per answer (default 2048, as in the paper)")
     p.add_argument("--chunk", type=int, help=f"SAFE: tokens drafted per cycle (default {_DEFAULTS.chunk})")
-    p.add_argument("--weights", type=_floats, help="per-model weights, drafter first, e.g. 2,1,1")
+    p.add_argument("--weights", type=float_list, help="per-model weights, drafter first, e.g. 2,1,1")
     p.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
     p.add_argument("--ctx", type=int, default=4096, help="context length per model (prompt + answer)")
     p.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")

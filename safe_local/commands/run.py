@@ -21,7 +21,8 @@ from safe_local.events import Done, TextDelta
 _DEFAULTS = GenerationConfig()
 
 
-def _floats(text: str) -> list[float]:
+def float_list(text: str) -> list[float]:
+    """argparse type for --weights: comma-separated numbers (shared by the commands that take it)."""
     try:
         return [float(x) for x in text.split(",")]
     except ValueError:
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--temperature", type=float, help="0 = greedy (the default)")
     run.add_argument("--top-p", type=float, help=f"default {_DEFAULTS.top_p}")
     run.add_argument("--seed", type=int, default=None)
-    run.add_argument("--weights", type=_floats, default=None, help="per-model weights, drafter first, e.g. 2,1,1")
+    run.add_argument("--weights", type=float_list, default=None, help="per-model weights, drafter first, e.g. 2,1,1")
     run.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     run.add_argument("--system", help="system prompt")

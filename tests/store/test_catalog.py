@@ -9,7 +9,7 @@ import pytest
 from safe_local import paths
 from safe_local.engine import GenerationConfig
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import default_ensemble, offline_model_names
+from safe_local.offline_models import offline_model_names
 from safe_local.store import HubRef, list_presets, load_catalog, parse_hub_spec
 from safe_local.store.catalog import _package_data
 
@@ -45,7 +45,7 @@ def test_presets_reference_known_models_and_valid_options():
     catalog = load_catalog()
     presets = {p.name: p for p in list_presets()}
     assert {"tiny", "laptop", "paper"} <= set(presets) and catalog.default_preset == "tiny"
-    assert list(presets["tiny"].models) == default_ensemble()  # the offline trio, Qwen drafting
+    assert list(presets["tiny"].models) == ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]  # Qwen drafts
     assert presets["paper"].models == ("qwen2.5-7b", "internlm3-8b", "exaone3.5-7.8b")
     for preset in presets.values():
         assert all(m in catalog.models for m in preset.models)
