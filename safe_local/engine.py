@@ -59,6 +59,7 @@ from safe_local.events import (
     TextDelta,
     piece_text,
 )
+from safe_local.loop_guard import LoopGuard
 from safe_local.reply_text import ReplyText
 
 METHODS = ("single", "safe", "unite", "gac")
@@ -77,6 +78,7 @@ class GenerationConfig:
     seed: int | None = None
     weights: Sequence[float] | None = None  # per model, drafter first; None: equal
     stop: Sequence[str] = ()
+    stop_loops: bool = False  # end the reply (stop reason "loop") once it repeats itself; see loop_guard
     sharpening: str = "heuristic"
     sharpen_lambda: float = 0.1
     top_k: int = 10  # UniTE union size per model
@@ -191,6 +193,7 @@ class _Run:
                 )
         self.stats.prompt_tokens = len(self.prompts[0])
         self.reply = ReplyText(config.stop)
+        self.loop_guard = LoopGuard() if config.stop_loops else None
         self.data = b""  # accepted continuation bytes
         self.pending: list[Event] = []
 
@@ -221,6 +224,8 @@ class _Run:
             self.pending.append(TextDelta(delta))
         if self.reply.stopped:
             raise _Stop("stop")
+        if self.loop_guard is not None and self.loop_guard.looping(self.reply.text):
+            raise _Stop("loop", "the reply kept repeating itself")
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():

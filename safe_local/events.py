@@ -94,7 +94,7 @@ class GenerationResult:
     method: str
     models: list[str]
     drafter: str
-    stop_reason: str  # "eos" | "length" | "stop" | "context" | "cancelled"
+    stop_reason: str  # "eos" | "length" | "stop" | "loop" | "context" | "cancelled"
     stats: GenerationStats
     message: str = ""  # why it stopped, when that is worth saying (context full)
     base: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from safe_local.backend import LlamaModel, LoadOptions
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, EnsembleEvent, TextDelta
+from safe_local.loop_guard import is_looping
 
 QUESTION = [{"role": "user", "content": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"}]
 SHORT = [{"role": "user", "content": "Name three colors."}]
@@ -102,6 +104,22 @@ def test_max_tokens_and_stop_strings(trio):
     stopped = trio.generate(QUESTION, GenerationConfig(method="single", max_tokens=40, stop=[word]))
     assert stopped.stop_reason == "stop" and word not in stopped.text
     assert full.startswith(stopped.text)
+
+
+# Gemma 270M, a base model, echoes this GSM8K question (with the paper's instruction) over and over.
+ECHOED = [{"role": "user", "content": "A robe takes 2 bolts of blue fiber and half that much white fiber.  How many bolts in total does it take? Please reason step by step, and put your final answer within \\boxed{}."}]
+
+
+def test_stop_loops_ends_a_looping_reply_and_leaves_others_alone(trio):
+    looping = GenerationConfig(method="single", single_model=1, max_tokens=1024, stop_loops=True)
+    r = trio.generate(ECHOED, looping)
+    assert r.stop_reason == "loop" and r.message
+    assert r.stats.tokens < 700 and is_looping(r.text)
+    unguarded = trio.generate(ECHOED, replace(looping, stop_loops=False, max_tokens=r.stats.tokens + 64))
+    assert unguarded.stop_reason == "length" and unguarded.text.startswith(r.text)
+    # A reply that ends by itself is the same with or without the guard.
+    plain = GenerationConfig(method="safe", max_tokens=120)
+    assert trio.generate(QUESTION, replace(plain, stop_loops=True)).text == trio.generate(QUESTION, plain).text
 
 
 def _assert_cache_is_consistent(model, paths):

@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, help=f"SAFE: tokens drafted per cycle (default {_DEFAULTS.chunk})")
     p.add_argument("--weights", type=float_list, help="per-model weights, drafter first, e.g. 2,1,1")
     p.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
+    p.add_argument("--stop-loops", action="store_const", const=True, default=None,
+                   help="end an answer once it keeps repeating itself, instead of at --max-tokens; such "
+                   "an answer is graded only on an answer it states (see docs/results.md)")
     p.add_argument("--ctx", type=int, default=4096, help="context length per model (prompt + answer)")
     p.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("eval-results"), help="results and report directory "
@@ -85,7 +88,7 @@ def eval_command(args: argparse.Namespace) -> int:
     tasks = _tasks(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     specs, preset_options = select_ensemble(models, args.preset)
-    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening)
+    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
     base = GenerationConfig(
         **{k: v for k, v in preset_options.items() if k not in _EVAL_OWNED},
         **{k: v for k, v in flags.items() if v is not None},

@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--weights", type=float_list, default=None, help="per-model weights, drafter first, e.g. 2,1,1")
     run.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    run.add_argument("--stop-loops", action="store_const", const=True, default=None,
+                     help="end the reply once it keeps repeating itself (stop reason: loop)")
     run.add_argument("--system", help="system prompt")
     run.add_argument("--ctx", type=int, default=4096, help="context length per model")
     run.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
@@ -71,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     flags = dict(
         method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
         temperature=args.temperature, top_p=args.top_p, seed=args.seed, weights=args.weights,
-        sharpening=args.sharpening, stop=tuple(args.stop) or None,
+        sharpening=args.sharpening, stop=tuple(args.stop) or None, stop_loops=args.stop_loops,
     )
     config = GenerationConfig(**{**preset_options, **{k: v for k, v in flags.items() if v is not None}})
     config.validate(len(specs))  # fail on bad flags before loading anything

@@ -5,7 +5,10 @@ prompt echoed back), else "the answer is ...", else the last number. Answers are
 LaTeX normalization (\\dfrac, \\left/\\right, \\text{}, units, degrees, $, %, thousands
 separators, spaces, trailing .0) and, when both sides are numbers or plain fractions, numerically.
 Multiple-choice replies: the letter of the last "The answer is (X)", else a boxed letter, else
-the last "(X)". Left out: symbolic equivalence (sympy-style: `2x+2` vs `2(x+1)` count as
+the last "(X)". The last-number and last-"(X)" fallbacks apply only to replies that finished: one
+cut off at the token limit or stopped in a loop is credited only for an answer it states, since
+whichever number a loop happens to end on is no answer (a reply that echoes the question would
+otherwise score whenever the question's last number is the answer). Left out: symbolic equivalence (sympy-style: `2x+2` vs `2(x+1)` count as
 different) and matching a choice's text instead of its letter.
 """
 
@@ -45,8 +48,8 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def extract_math_answer(text: str) -> str | None:
-    """The final answer of a math reply: boxed, else "the answer is X", else the last number."""
+def extract_math_answer(text: str, finished: bool = True) -> str | None:
+    """The final answer of a math reply: boxed, else "the answer is X", else (finished) the last number."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed
@@ -59,11 +62,13 @@ def extract_math_answer(text: str) -> str | None:
             return numbers[0]
         if answer:
             return answer
+    if not finished:
+        return None
     numbers = _NUMBER.findall(text)
     return numbers[-1] if numbers else None
 
 
-def extract_choice(text: str, n_choices: int) -> str | None:
+def extract_choice(text: str, n_choices: int, finished: bool = True) -> str | None:
     """The chosen letter (A, B, ...) of a multiple-choice reply, or None."""
     valid = {chr(ord("A") + i) for i in range(n_choices)}
     stated = [m for m in _CHOICE_IS.findall(text) if m in valid]
@@ -74,6 +79,8 @@ def extract_choice(text: str, n_choices: int) -> str | None:
         letter = _strip_text_macros(boxed).strip("()$ .")
         if letter in valid:
             return letter
+    if not finished:
+        return None
     letters = [m for m in _PAREN_LETTER.findall(text) if m in valid]
     return letters[-1] if letters else None
 
@@ -141,10 +148,14 @@ def math_equal(prediction: str, gold: str) -> bool:
     return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
 
 
-def grade(text: str, gold: str, n_choices: int = 0) -> Graded:
-    """Extract the answer of a reply and compare it with the gold answer (a letter for choices)."""
+def grade(text: str, gold: str, n_choices: int = 0, finished: bool = True) -> Graded:
+    """Extract the answer of a reply and compare it with the gold answer (a letter for choices).
+
+    `finished`: the reply ended by itself (end of generation or a stop string), rather than at
+    the token limit, in a loop or at a full context.
+    """
     if n_choices:
-        letter = extract_choice(text, n_choices)
+        letter = extract_choice(text, n_choices, finished)
         return Graded(letter, letter == gold)
-    prediction = extract_math_answer(text)
+    prediction = extract_math_answer(text, finished)
     return Graded(prediction, prediction is not None and math_equal(prediction, gold))

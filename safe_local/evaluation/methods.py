@@ -27,7 +27,7 @@ ENSEMBLES = {
     "safe-gac": {"method": "safe", "base": "gac"},
 }
 # What a lone model's reply depends on; everything else in GenerationConfig is for ensembles.
-_SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop")
+_SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop", "stop_loops")
 
 
 @dataclass(frozen=True)

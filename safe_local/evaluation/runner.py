@@ -1,6 +1,6 @@
 """Running an evaluation: every (task, item, method) not yet in the results file, in order.
 
-Items run in order and, for each item, every method, so an interrupted run leaves the methods
+Items run in order (the tasks interleaved) and, for each item, every method, so an interrupted run leaves the methods
 compared on the same items. Each finished run is graded and appended to the results file at
 once. A cancel (the CLI sets it on Ctrl+C) stops the current generation; that partial reply is
 not recorded, so the item runs again on resume. `regrade` grades stored replies again for
@@ -36,8 +36,17 @@ class Run:
 
 
 def plan_runs(tasks: Sequence[tuple[str, Sequence[Item]]], methods: Sequence[Method]) -> list[Run]:
-    """Every run of the evaluation, item-major: item 1 with each method, then item 2, ..."""
-    return [Run(task, item, method) for task, items in tasks for item in items for method in methods]
+    """Every run of the evaluation, item-major (an item with each method, then the next item).
+
+    The tasks are interleaved so that each advances at the same pace relative to its length
+    (with 100, 100 and 50 items: two items of each of the first two per item of the third), so
+    a run stopped halfway has covered every task about halfway rather than only the first.
+    """
+    order = sorted(
+        ((i / len(items), t, item) for t, (_, items) in enumerate(tasks) for i, item in enumerate(items)),
+        key=lambda entry: entry[:2],
+    )
+    return [Run(tasks[t][0], item, method) for _, t, item in order for method in methods]
 
 
 def run_pending(
@@ -59,6 +68,11 @@ def run_pending(
             continue
         if cancel.is_set():
             break
+        # A prompt decoded in other batch shapes (after an earlier item's shared prefix) gets
+        # slightly different logits from llama.cpp, enough to flip a greedy near-tie; starting
+        # from empty caches makes each result independent of the order and resumes of the run.
+        for model in engine.models:
+            model.reset()
         result = engine.generate(make_messages(build_prompt(run.item)), run.method.config, cancel)
         if result.stop_reason == "cancelled":
             break
@@ -75,11 +89,16 @@ def regrade(records: list[dict]) -> list[dict]:
 
     Reports use this, so an improved extraction applies to results already on disk.
     """
-    return [r | asdict(grade(r["text"], r["gold"], r["n_choices"])) for r in records]
+    return [r | asdict(grade(r["text"], r["gold"], r["n_choices"], finished(r["stop_reason"]))) for r in records]
+
+
+def finished(stop_reason: str) -> bool:
+    """Whether a reply ended by itself rather than being cut off (see `grade`)."""
+    return stop_reason in ("eos", "stop")
 
 
 def _record(run: Run, result: dict) -> dict:
-    graded = grade(result["text"], run.item.answer, len(run.item.choices))
+    graded = grade(result["text"], run.item.answer, len(run.item.choices), finished(result["stop_reason"]))
     return {
         "task": run.task,
         "item_id": run.item.id,

@@ -4,7 +4,8 @@ fixtures/real_outputs.jsonl holds replies the offline models actually gave to th
 prompts on benchmark items (generated once on 2026-11-27: greedy, 256 to 700 tokens at most,
 each model alone or SAFE/UniTE with the trio), each with the answer a careful reader takes from
 it and the format it came in. Gemma, a base model, echoes the prompt with its empty \\boxed{}
-and then repeats a number. One reply lists "The answer is (A)" ... "(D)" and "(X)": the last
+and then repeats a number. Replies cut off at the token limit are graded as unfinished: they
+have no answer unless they state one. One reply lists "The answer is (A)" ... "(D)" and "(X)": the last
 valid letter counts, as it would for a reader who reads the reply to its end.
 """
 
@@ -23,6 +24,7 @@ from safe_local.evaluation.answers import (
     math_equal,
     normalize_math,
 )
+from safe_local.evaluation.runner import finished
 
 REAL = [json.loads(line) for line in (Path(__file__).parent / "fixtures" / "real_outputs.jsonl").read_text(encoding="utf-8").splitlines()]
 
@@ -35,7 +37,7 @@ def test_the_real_outputs_cover_each_format():
 
 @pytest.mark.parametrize("case", REAL, ids=[f"{r['task']}-{r['item_id']}-{r['model']}-{r['method']}" for r in REAL])
 def test_real_outputs(case):
-    graded = grade(case["text"], case["gold"], case["n_choices"])
+    graded = grade(case["text"], case["gold"], case["n_choices"], finished(case["stop_reason"]))
     assert graded.prediction == case["expected_prediction"]
     assert graded.correct is case["expected_correct"]
 
@@ -129,3 +131,17 @@ def test_grade_multiple_choice_and_math():
     assert not grade("The answer is (C).", "B", n_choices=3).correct
     assert grade(r"\boxed{\dfrac{14}{3}}", r"\frac{14}{3}") == grade(r"\boxed{\dfrac{14}{3}}", r"\frac{14}{3}", 0)
     assert grade("nothing", "18").prediction is None and not grade("nothing", "18").correct
+
+
+def test_an_unfinished_reply_scores_only_an_answer_it_states():
+    cut = "She has 16 - 3 - 4 = 9 eggs left and sells them for $2 each: 9 * 2 = 18"
+    assert grade(cut, "18").correct  # finished: the last number is taken as the answer
+    assert grade(cut, "18", finished=False).prediction is None
+    stated = r"So the answer is \boxed{18}. So the answer is \boxed{18}. So the"
+    assert grade(stated, "18", finished=False).correct
+    listing = "Options: (A) red (B) blue (C) green. Looking at (B) again and (B) again and"
+    assert grade(listing, "B", n_choices=3).correct
+    assert grade(listing, "B", n_choices=3, finished=False).prediction is None
+    assert grade("... The answer is (B). The answer is (B). The", "B", 3, finished=False).correct
+    assert finished("eos") and finished("stop")
+    assert not any(finished(r) for r in ("length", "loop", "context"))

@@ -18,6 +18,7 @@ from safe_local.cli import main
 from safe_local.evaluation.answers import grade
 from safe_local.evaluation.data import task_items
 from safe_local.evaluation.results import read_records, record_key
+from safe_local.evaluation.runner import finished
 
 MODELS = "smollm2-135m,gemma3-270m"
 THREADS = ["--threads", "1"]
@@ -29,7 +30,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
     args = ["eval", "--task", "gsm8k:3,math500:3,arc-challenge", "--limit", "3", "--models", MODELS,
-            "--methods", "single:0,safe-unite", "--max-tokens", "16", "--out", str(out), *THREADS]
+            "--methods", "single:0,safe-unite", "--max-tokens", "16", "--stop-loops", "--out", str(out), *THREADS]
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         status = main([*args, "--json"])
@@ -49,11 +50,12 @@ def test_each_task_runs_three_items_with_each_method(run):
         for r, item in zip(mine, [i for i in items for _ in range(2)]):
             assert r["gold"] == item.answer and r["n_choices"] == len(item.choices)
             assert r["text"] and 0 < r["tokens"] <= 16
-            graded = grade(r["text"], item.answer, len(item.choices))
+            graded = grade(r["text"], item.answer, len(item.choices), finished(r["stop_reason"]))
             assert (r["prediction"], r["correct"]) == (graded.prediction, graded.correct)
     safe = [r for r in records if r["method"] == "safe-unite"]
     assert all(r["kind"] == "safe" and r["base"] == "unite" and r["models"] == MODELS.split(",") for r in safe)
     assert all(r["settings"]["config"]["temperature"] == 0.0 for r in records)  # greedy
+    assert all(r["settings"]["config"]["stop_loops"] is True for r in records)
 
 
 def test_json_summary_has_every_method_of_every_task(run):
