@@ -1,0 +1,80 @@
+"""Compare ensemble variants with the main evaluation run, on the items both have.
+
+Reads the main run's results (docs/eval/results.jsonl: each model alone and every ensemble) and
+one results directory per variant (scripts/eval_variants.sh writes docs/eval-variants/<name>/),
+keeps only the (task, item) pairs present everywhere, and prints a Markdown table: per task and
+pooled, each model alone, the reference SAFE row (`safe-unite` of the main run) and each
+variant, with accuracy (95 % Wilson interval), E/T, tokens per answer, and the items a variant
+gets right that the reference gets wrong and the reverse (the paired view a small sample needs).
+Replies are graded again with today's grader. Left out: significance tests and plots.
+
+    .venv/bin/python scripts/compare_variants.py [--main docs/eval] [--variants docs/eval-variants]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from safe_local.evaluation.results import RESULTS_FILE, read_records
+from safe_local.evaluation.runner import regrade
+from safe_local.evaluation.stats import wilson
+
+REFERENCE = "safe-unite"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--main", type=Path, default=Path("docs/eval"))
+    p.add_argument("--variants", type=Path, default=Path("docs/eval-variants"))
+    args = p.parse_args(argv)
+    main_records = regrade(read_records(args.main / RESULTS_FILE))
+    variants = {
+        d.name: regrade(read_records(d / RESULTS_FILE))
+        for d in sorted(args.variants.iterdir()) if (d / RESULTS_FILE).exists()
+    }
+    rows = {m: _by_item(main_records, m) for m in dict.fromkeys(r["method"] for r in main_records)}
+    rows |= {f"variant: {name}": _by_item(records, REFERENCE) for name, records in variants.items()}
+    rows = {label: by_item for label, by_item in rows.items() if by_item}
+    common = set.intersection(*(set(by_item) for by_item in rows.values())) if rows else set()
+    if not common or REFERENCE not in rows:
+        print(f"no items common to {REFERENCE} in {args.main} and every variant", file=sys.stderr)
+        return 1
+    tasks = sorted({task for task, _ in common})
+    for scope in [*tasks, "all"]:
+        items = sorted(k for k in common if scope in ("all", k[0]))
+        print(f"### {scope} ({len(items)} items)\n")
+        print(_table(rows, items))
+        print()
+    return 0
+
+
+def _by_item(records: list[dict], method: str) -> dict[tuple[str, str], dict]:
+    return {(r["task"], r["item_id"]): r for r in records if r["method"] == method}
+
+
+def _table(rows: dict[str, dict], items: list[tuple[str, str]]) -> str:
+    reference = rows[REFERENCE]
+    lines = [
+        f"| method | accuracy (95 % CI) | E/T | tokens/answer | right where {REFERENCE} is wrong | wrong where it is right |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for label, by_item in rows.items():
+        chosen = [by_item[k] for k in items]
+        correct = sum(bool(r["correct"]) for r in chosen)
+        low, high = wilson(correct, len(chosen))
+        tokens = sum(r["tokens"] for r in chosen)
+        et = sum(r["ensembled"] for r in chosen) / tokens if tokens else 0.0
+        gained = sum(by_item[k]["correct"] and not reference[k]["correct"] for k in items)
+        lost = sum(reference[k]["correct"] and not by_item[k]["correct"] for k in items)
+        paired = ("–", "–") if label == REFERENCE else (gained, lost)
+        lines.append(
+            f"| {label} | {correct}/{len(chosen)} = {correct / len(chosen):.0%} ({low:.0%}–{high:.0%}) | "
+            f"{et:.1%} | {tokens / len(chosen):.0f} | {paired[0]} | {paired[1]} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
