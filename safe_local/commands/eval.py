@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "an answer is graded only on an answer it states (see docs/results.md)")
     p.add_argument("--ctx", type=int, default=4096, help="context length per model (prompt + answer)")
     p.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
+    p.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
+                   help="run only every N-th item from the K-th (1..N): N processes with the same "
+                   "--out share an evaluation (give each --threads so they fit the cores)")
     p.add_argument("--out", type=Path, default=Path("eval-results"), help="results and report directory "
                    "(default ./eval-results)")
     p.add_argument("--json", action="store_true", help="print the per-method figures as one JSON object")
@@ -97,7 +100,7 @@ def eval_command(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods, specs, base)
     for method in methods:
         method.config.validate(len(specs))  # every bad flag fails before anything loads
-    runs = plan_runs(tasks, methods)
+    runs = plan_runs(tasks, methods, args.shard)
     with ResultLog(results) as log:
         interrupted = _run(args, specs, runs, log)
     planned = {run.key for run in runs}
@@ -110,6 +113,13 @@ def eval_command(args: argparse.Namespace) -> int:
         return 130
     _print_summary(records, report, args.json)
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 1 <= K <= N, e.g. 1/2")
+    return int(k) - 1, int(n)
 
 
 def _fetch() -> None:

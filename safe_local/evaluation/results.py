@@ -3,11 +3,16 @@
 Each record is written with one write, flushed and fsync'd before the next item starts, so a
 crash or Ctrl+C loses at most the item in progress. A line cut off mid-write (power loss) is
 cut from the file when it is next opened, so a resumed run appends after the last whole record.
-Left out: locking (two runs writing the same file at once are not supported) and compaction.
+Opening and appending hold an exclusive lock on the file (flock), so several processes (the
+shards of one evaluation) can write it at once without tearing each other's records. Left out:
+deciding who runs what (shards split the items between them) and compaction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -48,20 +53,35 @@ class ResultLog:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _cut_torn_line(path)
-            self.done: set[Key] = {record_key(r) for r in read_records(path)}
-            self._file = open(path, "a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            with self._locked():
+                _cut_torn_line(path)
+                self.done: set[Key] = {record_key(r) for r in read_records(path)}
         except OSError as e:
             raise SafeLocalError(f"cannot write results to {path}: {e.strerror or e}") from None
 
     def append(self, record: dict) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._locked():
+            try:
+                if os.write(self._fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "the disk is full")
+                os.fsync(self._fd)
+            except OSError as e:
+                _cut_torn_line(self.path)  # now, while no other process can append after it
+                raise SafeLocalError(f"cannot write results to {self.path}: {e.strerror or e}") from None
         self.done.add(record_key(record))
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
     def __enter__(self) -> "ResultLog":
         return self

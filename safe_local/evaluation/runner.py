@@ -35,15 +35,20 @@ class Run:
         return self.task, self.item.id, self.method.label, self.method.settings_hash
 
 
-def plan_runs(tasks: Sequence[tuple[str, Sequence[Item]]], methods: Sequence[Method]) -> list[Run]:
+def plan_runs(
+    tasks: Sequence[tuple[str, Sequence[Item]]], methods: Sequence[Method], shard: tuple[int, int] = (0, 1)
+) -> list[Run]:
     """Every run of the evaluation, item-major (an item with each method, then the next item).
 
     The tasks are interleaved so that each advances at the same pace relative to its length
     (with 100, 100 and 50 items: two items of each of the first two per item of the third), so
     a run stopped halfway has covered every task about halfway rather than only the first.
+    `shard` (k, n) keeps every n-th item of each task from the k-th (0-based), so n processes
+    with k = 0..n-1 share the items between them.
     """
+    k, n = shard
     order = sorted(
-        ((i / len(items), t, item) for t, (_, items) in enumerate(tasks) for i, item in enumerate(items)),
+        ((i / len(items), t, item) for t, (_, items) in enumerate(tasks) for i, item in enumerate(items) if i % n == k),
         key=lambda entry: entry[:2],
     )
     return [Run(tasks[t][0], item, method) for _, t, item in order for method in methods]

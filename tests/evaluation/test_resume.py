@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from safe_local.cli import main
 from safe_local.evaluation.results import ResultLog, read_records, record_key
@@ -58,3 +60,38 @@ def test_a_record_torn_by_a_crash_is_dropped_and_appending_continues(tmp_path):
         log.append({"task": "t", "item_id": "2", "method": "m", "settings_hash": "h"})
     assert [r["item_id"] for r in read_records(path)] == ["0", "1", "2"]
     assert path.read_text(encoding="utf-8").count("\n") == 3
+
+
+def _append_many(path: str, worker: int, count: int) -> None:
+    with ResultLog(Path(path)) as log:
+        for i in range(count):
+            # Records larger than a pipe buffer or a stdio buffer, so an unlocked writer would tear them.
+            log.append({"task": "t", "item_id": f"{worker}-{i}", "method": "m", "settings_hash": "h",
+                        "text": f"{worker}" * 70_000})
+
+
+def test_shards_appending_to_one_file_at_once_never_tear_records(tmp_path):
+    path = tmp_path / "results.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_append_many, args=(str(path), w, 40)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one whole record
+    assert len(records) == 120 and len({r["item_id"] for r in records}) == 120
+    assert all(r["text"] == r["item_id"].split("-")[0] * 70_000 for r in records)
+
+
+def test_shards_split_the_items_of_each_task_between_them(tmp_path, capsys):
+    args = ["eval", "--task", "gsm8k:3", "--models", "smollm2-135m", "--max-tokens", "4", "--threads", "1",
+            "--out", str(tmp_path)]
+    assert main([*args, "--shard", "2/2"]) == 0
+    assert [r["item_id"] for r in read_records(tmp_path / "results.jsonl")] == ["1"]
+    assert main([*args, "--shard", "1/2"]) == 0
+    assert [r["item_id"] for r in read_records(tmp_path / "results.jsonl")] == ["1", "0", "2"]
+    capsys.readouterr()
+    assert main(args) == 0  # the whole evaluation is now complete: nothing runs
+    assert "resuming: 3 of 3" in capsys.readouterr().err

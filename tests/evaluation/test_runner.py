@@ -43,3 +43,13 @@ def test_an_items_result_does_not_depend_on_what_ran_before_it(trio, tmp_path):
     assert alone[0]["text"] == both[1]["text"] and alone[0]["tokens"] > 0
     # The cache still held this very prompt, yet it was decoded again from the start.
     assert smol.n_decoded - decoded >= alone[0]["prompt_tokens"] + alone[0]["tokens"] - 1
+
+
+def test_shards_take_every_nth_item_of_each_task_and_together_make_the_plan():
+    methods = parse_methods("single:0,safe-unite", TRIO, GenerationConfig())
+    tasks = [("a", _items("a", 5)), ("c", _items("c", 2))]
+    whole = plan_runs(tasks, methods)
+    shards = [plan_runs(tasks, methods, (k, 2)) for k in range(2)]
+    assert [r.item.id for r in shards[0][::2]] == ["a0", "c0", "a2", "a4"]
+    assert [r.item.id for r in shards[1][::2]] == ["a1", "c1", "a3"]
+    assert sorted(r.key for s in shards for r in s) == sorted(r.key for r in whole)
