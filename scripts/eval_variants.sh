@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The ensemble variants the paper offers, each measured with SAFE (base UniTE) on the same first
-# items as the main run (docs/eval), one results directory per variant under docs/eval-variants.
+# Ensemble variants the paper offers, each measured with SAFE (base UniTE) on the same first
+# items as the main run (docs/eval), one results directory per variant under docs/eval-variants:
+# dropping Gemma (a base model that echoes the prompt), drafter-heavy weights, geometric
+# sharpening. scripts/compare_variants.py compares them with the main run.
 # The main run's safe-unite row is the reference: 3 models, equal weights, heuristic sharpening.
 # Rerunning resumes each variant; VARIANT_ITEMS and EVAL_ARGS (e.g. "--threads 1") override.
 set -euo pipefail
@@ -12,7 +14,5 @@ run() {
     .venv/bin/safe-local eval --task "$items" --methods safe-unite --stop-loops --out "$out/$name" ${EVAL_ARGS:-} "$@"
 }
 run two-models-qwen-smollm --models qwen2.5-coder-0.5b,smollm2-135m
-run two-models-qwen-gemma --models qwen2.5-coder-0.5b,gemma3-270m
 run weights-2-1-1 --weights 2,1,1
 run geometric-sharpening --sharpening geometric
-run drafter-smollm --models smollm2-135m,qwen2.5-coder-0.5b,gemma3-270m
