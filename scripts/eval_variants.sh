@@ -9,10 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 items="${VARIANT_ITEMS:-gsm8k:20,arc-challenge:20}"
 out=docs/eval-variants
+trio=qwen2.5-coder-0.5b,gemma3-270m,smollm2-135m  # named, so the tiny preset's options do not apply
 run() {
     local name="$1"; shift
     .venv/bin/safe-local eval --task "$items" --methods safe-unite --stop-loops --out "$out/$name" ${EVAL_ARGS:-} "$@"
 }
 run two-models-qwen-smollm --models qwen2.5-coder-0.5b,smollm2-135m
-run weights-2-1-1 --weights 2,1,1
-run geometric-sharpening --sharpening geometric
+run weights-2-1-1 --models "$trio" --weights 2,1,1
+run geometric-sharpening --models "$trio" --sharpening geometric
