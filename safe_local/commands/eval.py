@@ -92,9 +92,10 @@ def eval_command(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     specs, preset_options = select_ensemble(models, args.preset)
     flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
+    # A flag overrides the preset's value of the same option.
     base = GenerationConfig(
-        **{k: v for k, v in preset_options.items() if k not in _EVAL_OWNED},
-        **{k: v for k, v in flags.items() if v is not None},
+        **({k: v for k, v in preset_options.items() if k not in _EVAL_OWNED}
+           | {k: v for k, v in flags.items() if v is not None}),
         max_tokens=args.max_tokens, temperature=0.0,
     )
     methods = parse_methods(args.methods, specs, base)
