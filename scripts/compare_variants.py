@@ -19,7 +19,7 @@ from pathlib import Path
 
 from safe_local.evaluation.results import RESULTS_FILE, read_records
 from safe_local.evaluation.runner import regrade
-from safe_local.evaluation.stats import wilson
+from safe_local.evaluation.stats import summarize
 
 REFERENCE = "safe-unite"
 
@@ -56,25 +56,22 @@ def _by_item(records: list[dict], method: str) -> dict[tuple[str, str], dict]:
 
 def _table(rows: dict[str, dict], items: list[tuple[str, str]]) -> str:
     reference = rows[REFERENCE]
+    # One pseudo-task and the row label as method, so summarize gives one row per label.
+    records = [by_item[k] | {"task": "", "method": label} for label, by_item in rows.items() for k in items]
     lines = [
         f"| method | accuracy (95 % CI) | E/T | tokens/answer | right where {REFERENCE} is wrong | wrong where it is right |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for label, by_item in rows.items():
-        chosen = [by_item[k] for k in items]
-        correct = sum(bool(r["correct"]) for r in chosen)
-        low, high = wilson(correct, len(chosen))
-        tokens = sum(r["tokens"] for r in chosen)
-        et = sum(r["ensembled"] for r in chosen) / tokens if tokens else 0.0
+    for row in summarize(records):
+        by_item = rows[row.method]
         gained = sum(by_item[k]["correct"] and not reference[k]["correct"] for k in items)
         lost = sum(reference[k]["correct"] and not by_item[k]["correct"] for k in items)
-        paired = ("–", "–") if label == REFERENCE else (gained, lost)
+        paired = ("–", "–") if row.method == REFERENCE else (gained, lost)
         lines.append(
-            f"| {label} | {correct}/{len(chosen)} = {correct / len(chosen):.0%} ({low:.0%}–{high:.0%}) | "
-            f"{et:.1%} | {tokens / len(chosen):.0f} | {paired[0]} | {paired[1]} |"
+            f"| {row.method} | {row.correct}/{row.n} = {row.accuracy:.0%} ({row.ci_low:.0%}–{row.ci_high:.0%}) | "
+            f"{row.ensemble_rate:.1%} | {row.mean_tokens:.0f} | {paired[0]} | {paired[1]} |"
         )
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     sys.exit(main())
