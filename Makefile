@@ -74,7 +74,7 @@ bench: install
 	$(BIN)/python scripts/bench_speed.py
 
 chat: install
-	$(BIN)/safe-local chat --preset tiny
+	$(BIN)/safe-local chat
 
 clean:
 	rm -rf $(VENV) build safe_local.egg-info .pytest_cache .hypothesis

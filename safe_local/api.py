@@ -7,9 +7,11 @@
         for event in ens.stream("Tell me a joke", method="safe", base="gac"):
             ...
 
-Models stay loaded (and their KV caches warm) across calls. The engine does the work; this
-module only resolves names, loads models and turns a prompt into messages. Chat history
-storage is left to the callers (the chat UI keeps its own).
+Models stay loaded (and their KV caches warm) across calls. An ensemble loaded from a preset
+(or the default preset) generates with that preset's options (method, base, weights, ...) unless
+a call passes its own. The engine does the work; this module only resolves names, loads models
+and turns a prompt into messages. Chat history storage is left to the callers (the chat UI keeps
+its own).
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ def make_config(**options: Any) -> GenerationConfig:
 class Ensemble:
     """A loaded set of models (the first drafts) ready to generate."""
 
-    def __init__(self, models: Sequence[LlamaModel]):
+    def __init__(self, models: Sequence[LlamaModel], options: dict[str, Any] | None = None):
         self.models = list(models)
         self.engine = Engine(self.models)
+        # Generation options every call starts from (a preset's); a call's own keywords win.
+        self.options = dict(options or {})
 
     @classmethod
     def load(
@@ -65,11 +69,14 @@ class Ensemble:
     ) -> "Ensemble":
         """Load models by short name, Hub spec (owner/repo[:QUANT]) or .gguf path, or a preset.
 
-        With neither, the default preset (the offline trio, Qwen drafting). Before anything is
+        With neither, the default preset (the offline trio, Qwen drafting). A preset's generation
+        options (the default preset's too) become the ensemble's `options`. Before anything is
         loaded, every name is resolved (offline, from the local caches) and the GGUF headers
         and the ensemble's estimated memory at n_ctx are checked.
         """
-        specs, _ = select_ensemble(models, preset)
+        specs, preset_options = select_ensemble(models, preset)
+        if preset_options:  # a preset that does not fit its models fails before any load
+            make_config(**preset_options).validate(len(specs))
         options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads)
         paths = [resolve_model(s) for s in specs]  # every name checked before any load
         names = [_display_name(s) for s in specs]
@@ -82,7 +89,7 @@ class Ensemble:
             for m in loaded:
                 m.close()
             raise
-        return cls(loaded)
+        return cls(loaded, preset_options)
 
     @property
     def names(self) -> list[str]:
@@ -97,7 +104,7 @@ class Ensemble:
         **options: Any,
     ) -> Iterator[Event]:
         """Yield TextDelta / EnsembleEvent events as the reply is generated, then Done."""
-        return self.engine.stream(make_messages(prompt, system), make_config(**options), cancel)
+        return self.engine.stream(make_messages(prompt, system), make_config(**{**self.options, **options}), cancel)
 
     def generate(
         self,
@@ -107,8 +114,8 @@ class Ensemble:
         cancel: threading.Event | None = None,
         **options: Any,
     ) -> GenerationResult:
-        """The whole reply with its statistics. Options are GenerationConfig fields."""
-        return self.engine.generate(make_messages(prompt, system), make_config(**options), cancel)
+        """The whole reply with its statistics. Options are GenerationConfig fields, over `options`."""
+        return self.engine.generate(make_messages(prompt, system), make_config(**{**self.options, **options}), cancel)
 
     def close(self) -> None:
         for m in self.models:

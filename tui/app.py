@@ -74,11 +74,12 @@ class ChatApp(ReplyControl, EnsembleControl, App[None]):
         self.keymap, key_warnings = keys.load_keymap(config.get("keybindings", {}))
         chat_table = config.get("chat", {})
         self.config_warnings = key_warnings + [f"[chat] {k}: not a chat setting, ignored" for k in unknown_keys(chat_table)]
-        self.defaults = ChatSettings.from_dict(chat_table)
-        if preset:
-            self.defaults = catalog.apply_preset(self.defaults, preset)
+        if preset:  # asked for now: its options win over the [chat] table's
+            self.defaults = catalog.apply_preset(ChatSettings.from_dict(chat_table), preset)
         elif models:
-            self.defaults = replace(self.defaults, models=list(models), preset=None)
+            self.defaults = replace(ChatSettings.from_dict(chat_table), models=list(models), preset=None)
+        else:
+            self.defaults = catalog.startup_settings(chat_table, ensemble)
         self.history = history if isinstance(history, History) else History(history)
         self._owns_history = not isinstance(history, History)
         self.fixed_choices = choices

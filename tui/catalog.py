@@ -9,8 +9,9 @@ network); `pull` is the store's own download. Loading is `Ensemble.load(models, 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, Mapping
 
-from safe_local import store
+from safe_local import Ensemble, store
 from tui.picker import Choice
 from tui.settings import ChatSettings
 
@@ -41,6 +42,25 @@ def apply_preset(settings: ChatSettings, name: str) -> ChatSettings:
         return replace(settings, preset=name, models=[])  # loading names the unknown preset
     options = {"weights": None, **preset.generation_options(), "preset": name, "models": []}
     return ChatSettings.from_dict(options, settings)
+
+
+def startup_settings(chat_table: Mapping[str, Any], handed: Ensemble | None = None) -> ChatSettings:
+    """The settings a chat opens with when neither --preset nor --models was given.
+
+    The ensemble's options come first: a handed-in ensemble's own, else those of the [chat]
+    table's preset or, with no model list there, the default preset's (so `safe-local chat`
+    generates as `safe-local run` does). The [chat] table's values go over them: the user wrote
+    those for the chat. The preset stays as the table names it, so an implicit default is not
+    recorded as a choice.
+    """
+    table = ChatSettings.from_dict(chat_table)
+    if handed is not None:
+        base = ChatSettings.from_dict(handed.options)
+    elif table.preset or not table.models:
+        base = replace(apply_preset(ChatSettings(), table.preset or default_preset()), preset=table.preset)
+    else:
+        base = ChatSettings()
+    return ChatSettings.from_dict(chat_table, base)
 
 
 def apply_choice(settings: ChatSettings, choice: Choice) -> ChatSettings:

@@ -36,3 +36,26 @@ def test_bad_config_is_a_one_line_error(home, capsys):
     (home / "config" / "config.toml").write_text("[chat\n")
     assert main(["chat"]) == 2
     assert "syntax error in config file" in capsys.readouterr().err
+
+
+def test_without_a_choice_the_chat_starts_on_the_default_presets_options(home, tmp_path):
+    db = ["--db", str(tmp_path / "h.sqlite3")]
+    plain = make_app(build_parser().parse_args(["chat", *db]))
+    # The default preset's weights, as `safe-local run` uses them; the preset is not recorded as chosen.
+    assert plain.defaults.weights == [2.0, 1.0, 1.0] and plain.defaults.method == "safe"
+    assert plain.defaults.preset is None and plain.defaults.models == []
+    plain.history.close()
+
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text("[chat]\nweights = [1, 1, 3]\n")
+    configured = make_app(build_parser().parse_args(["chat", *db]))
+    assert configured.defaults.weights == [1.0, 1.0, 3.0]  # the [chat] table over the preset
+    configured.history.close()
+
+    (home / "config" / "config.toml").write_text(
+        '[chat]\npreset = "mine"\nchunk = 5\n[presets.mine]\nmodels = ["smollm2-135m", "gemma3-270m"]\n'
+        'base = "gac"\nweights = [3, 1]\n[presets.mine.defaults]\nchunk = 2\nsharpening = "geometric"\n')
+    chosen = make_app(build_parser().parse_args(["chat", *db]))
+    s = chosen.defaults
+    assert (s.preset, s.base, s.weights, s.sharpening, s.chunk) == ("mine", "gac", [3.0, 1.0], "geometric", 5)
+    chosen.history.close()
