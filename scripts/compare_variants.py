@@ -4,7 +4,7 @@ Reads the main run's results (docs/eval/results.jsonl: each model alone and ever
 one results directory per variant (scripts/eval_variants.sh writes docs/eval-variants/<name>/),
 keeps only the (task, item) pairs present everywhere, and prints a Markdown table: per task and
 pooled, each model alone, the reference SAFE row (`safe-unite` of the main run) and each
-variant, with accuracy (95 % Wilson interval), E/T, tokens per answer, and the items a variant
+variant's method (named after the variant, plus the method when it is not safe-unite), with accuracy (95 % Wilson interval), E/T, tokens per answer, and the items a variant
 gets right that the reference gets wrong and the reverse (the paired view a small sample needs).
 Replies are graded again with today's grader. Left out: significance tests and plots.
 
@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         for d in sorted(args.variants.iterdir()) if (d / RESULTS_FILE).exists()
     }
     rows = {m: _by_item(main_records, m) for m in dict.fromkeys(r["method"] for r in main_records)}
-    rows |= {f"variant: {name}": _by_item(records, REFERENCE) for name, records in variants.items()}
+    rows |= {
+        f"variant: {name}" + ("" if method == REFERENCE else f" ({method})"): _by_item(records, method)
+        for name, records in variants.items() for method in dict.fromkeys(r["method"] for r in records)
+    }
     rows = {label: by_item for label, by_item in rows.items() if by_item}
     common = set.intersection(*(set(by_item) for by_item in rows.values())) if rows else set()
     if not common or REFERENCE not in rows:
