@@ -1,7 +1,7 @@
 """The Python API: load an ensemble once, then generate or stream replies from it.
 
     from safe_local import Ensemble
-    with Ensemble.load(["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]) as ens:
+    with Ensemble.load() as ens:  # the default preset, with its options (Ensemble.options)
         result = ens.generate("What is 2+2?", max_tokens=64)
         print(result.text, result.stats.ensemble_rate)
         for event in ens.stream("Tell me a joke", method="safe", base="gac"):
@@ -75,7 +75,7 @@ class Ensemble:
         and the ensemble's estimated memory at n_ctx are checked.
         """
         specs, preset_options = select_ensemble(models, preset)
-        if preset_options:  # a preset that does not fit its models fails before any load
+        if preset_options and not models:  # a preset that does not fit its own models fails before any load
             make_config(**preset_options).validate(len(specs))
         options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads)
         paths = [resolve_model(s) for s in specs]  # every name checked before any load

@@ -54,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _by_item(records: list[dict], method: str) -> dict[tuple[str, str], dict]:
-    return {(r["task"], r["item_id"]): r for r in records if r["method"] == method}
+    chosen = [r for r in records if r["method"] == method]
+    hashes = sorted({r["settings_hash"] for r in chosen})
+    if len(hashes) > 1:  # a variant rerun with other flags: its rows would mix two settings
+        sys.exit(f"{method} has results under {len(hashes)} settings ({', '.join(hashes)}): "
+                 "give each setting its own --out directory")
+    return {(r["task"], r["item_id"]): r for r in chosen}
 
 
 def _table(rows: dict[str, dict], items: list[tuple[str, str]]) -> str:

@@ -21,12 +21,16 @@ def test_an_ensemble_generates_with_its_options_unless_a_call_passes_its_own(loa
     assert own.method == "gac" and ens.options == {"method": "unite", "weights": [2, 1, 1]}
 
 
-def test_load_keeps_the_presets_options_and_checks_them_before_loading(offline_model_paths):
+def test_load_keeps_the_presets_options_and_a_call_can_override_them(offline_model_paths):
     with Ensemble.load(preset="tiny", n_ctx=512) as ens:
         assert ens.names == list(NAMES)
         assert ens.options == load_catalog().presets["tiny"].generation_options()
         assert ens.options["weights"] == [2.0, 1.0, 1.0]
     with Ensemble.load(["smollm2-135m"], n_ctx=512) as alone:
         assert alone.options == {}  # a model list without a preset: the engine's defaults
-    with pytest.raises(SafeLocalError, match="weights"):
-        Ensemble.load(["smollm2-135m", "gemma3-270m"], preset="tiny")
+    # Other models with a preset's options: weights that do not fit fail per call, not at load,
+    # so a call can pass its own.
+    with Ensemble.load(["smollm2-135m", "gemma3-270m"], preset="tiny", n_ctx=512) as pair:
+        with pytest.raises(SafeLocalError, match="weights"):
+            pair.generate("Hi", max_tokens=1)
+        assert pair.generate("Hi", max_tokens=1, weights=[1, 1]).stats.tokens == 1

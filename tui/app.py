@@ -74,12 +74,8 @@ class ChatApp(ReplyControl, EnsembleControl, App[None]):
         self.keymap, key_warnings = keys.load_keymap(config.get("keybindings", {}))
         chat_table = config.get("chat", {})
         self.config_warnings = key_warnings + [f"[chat] {k}: not a chat setting, ignored" for k in unknown_keys(chat_table)]
-        if preset:  # asked for now: its options win over the [chat] table's
-            self.defaults = catalog.apply_preset(ChatSettings.from_dict(chat_table), preset)
-        elif models:
-            self.defaults = replace(ChatSettings.from_dict(chat_table), models=list(models), preset=None)
-        else:
-            self.defaults = catalog.startup_settings(chat_table, ensemble)
+        self.chat_table = chat_table
+        self.defaults = catalog.new_chat_settings(chat_table, preset=preset, models=models or (), handed=ensemble)
         self.history = history if isinstance(history, History) else History(history)
         self._owns_history = not isinstance(history, History)
         self.fixed_choices = choices
@@ -224,7 +220,11 @@ class ChatApp(ReplyControl, EnsembleControl, App[None]):
         if self.busy():
             return
         self.conversation = None
-        self.settings = replace(self.defaults, models=list(self.settings.models), preset=self.settings.preset)
+        if wanted(self.settings) == wanted(self.defaults):
+            self.settings = replace(self.defaults)
+        else:  # on the ensemble picked since, with that ensemble's defaults
+            self.settings = catalog.new_chat_settings(self.chat_table, preset=self.settings.preset,
+                                                      models=self.settings.models)
         self.figures = None
         self.clear_log()
         self.refresh_sidebar()

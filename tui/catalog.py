@@ -9,7 +9,7 @@ network); `pull` is the store's own download. Loading is `Ensemble.load(models, 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from safe_local import Ensemble, store
 from tui.picker import Choice
@@ -44,31 +44,44 @@ def apply_preset(settings: ChatSettings, name: str) -> ChatSettings:
     return ChatSettings.from_dict(options, settings)
 
 
-def startup_settings(chat_table: Mapping[str, Any], handed: Ensemble | None = None) -> ChatSettings:
-    """The settings a chat opens with when neither --preset nor --models was given.
+def new_chat_settings(
+    chat_table: Mapping[str, Any],
+    *,
+    preset: str | None = None,
+    models: Sequence[str] = (),
+    handed: Ensemble | None = None,
+) -> ChatSettings:
+    """The settings a new conversation on an ensemble starts with, from the [chat] table.
 
-    The ensemble's options come first: a handed-in ensemble's own, else those of the [chat]
-    table's preset or, with no model list there, the default preset's (so `safe-local chat`
-    generates as `safe-local run` does). The [chat] table's values go over them: the user wrote
-    those for the chat. The preset stays as the table names it, so an implicit default is not
-    recorded as a choice.
+    A preset or models chosen by name (--preset/--models, the picker): a chosen preset's options
+    win over the [chat] table's, chosen models get none (a single one runs alone). With no
+    choice, the chat starts on a handed-in ensemble with its own options, the [chat] table's
+    models, or the [chat] table's preset (else the default preset) with that preset's options,
+    and then the [chat] table's values win: the user wrote them for exactly this. The preset's
+    name is recorded, so a conversation keeps its ensemble when the default preset changes.
     """
     table = ChatSettings.from_dict(chat_table)
+    if preset:
+        return apply_preset(table, preset)
+    if models:
+        return replace(table, models=list(models), preset=None, method=_method_for(models, table.method))
     if handed is not None:
-        base = ChatSettings.from_dict(handed.options)
-    elif table.preset or not table.models:
-        base = replace(apply_preset(ChatSettings(), table.preset or default_preset()), preset=table.preset)
-    else:
-        base = ChatSettings()
-    return ChatSettings.from_dict(chat_table, base)
+        return ChatSettings.from_dict(chat_table, ChatSettings.from_dict(handed.options))
+    if table.models:  # the [chat] table's models win over its preset, as --models would
+        return replace(table, preset=None, method=_method_for(table.models, table.method))
+    return ChatSettings.from_dict(chat_table, apply_preset(ChatSettings(), table.preset or default_preset()))
+
+
+def _method_for(models: Sequence[str], method: str) -> str:
+    return "single" if len(models) == 1 else method
 
 
 def apply_choice(settings: ChatSettings, choice: Choice) -> ChatSettings:
     """The settings with the chosen ensemble (a single model runs alone, as `single`)."""
     if choice.kind == "preset":
         return apply_preset(settings, choice.name)
-    method = "single" if len(choice.models) == 1 else settings.method
-    return replace(settings, models=list(choice.models), preset=None, weights=None, method=method)
+    return replace(settings, models=list(choice.models), preset=None, weights=None,
+                   method=_method_for(choice.models, settings.method))
 
 
 def missing(settings: ChatSettings) -> list[str]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from safe_local.history import History
+from tui import catalog
+from tui.picker import Choice
 from tests.tui.conftest import SIZE, reply_done, send, wait_for
 from tui.composer import Composer
 from tui.help import HelpScreen
@@ -264,3 +268,21 @@ async def test_quitting_mid_reply_keeps_the_text_as_stopped(make_app, ensemble):
         stored = h.messages(reply.conversation_id)[-1]
     assert stored.status == "stopped" and stored.content == turn.text and len(stored.content) > 10
     assert ensemble.generate("Hi", max_tokens=2).text is not None  # the engine is free again
+
+
+async def test_a_new_chat_takes_the_defaults_of_the_ensemble_it_is_on(make_app, home):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text(
+        '[presets.pair]\nmodels = ["smollm2-135m", "gemma3-270m"]\nweights = [3, 1]\n')
+    app = make_app(max_tokens=8, config={"chat": {"temperature": 0.5}})
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_settings(catalog.apply_preset(app.settings, "pair"))  # what picking it does
+        await pilot.press("ctrl+n")
+        s = app.settings
+        assert (s.preset, s.weights, s.temperature, s.max_tokens) == ("pair", [3.0, 1.0], 0.5, 8)
+        app.apply_settings(catalog.apply_choice(app.settings, Choice("model", "smollm2-135m", ["smollm2-135m"], "", True)))
+        await pilot.press("ctrl+n")
+        assert (app.settings.models, app.settings.method, app.settings.weights) == (["smollm2-135m"], "single", None)
+        app.apply_settings(replace(app.defaults, temperature=0.9))  # back on the first ensemble
+        await pilot.press("ctrl+n")
+        assert app.settings == app.defaults

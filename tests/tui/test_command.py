@@ -41,9 +41,10 @@ def test_bad_config_is_a_one_line_error(home, capsys):
 def test_without_a_choice_the_chat_starts_on_the_default_presets_options(home, tmp_path):
     db = ["--db", str(tmp_path / "h.sqlite3")]
     plain = make_app(build_parser().parse_args(["chat", *db]))
-    # The default preset's weights, as `safe-local run` uses them; the preset is not recorded as chosen.
+    # The default preset's weights, as `safe-local run` uses them, and its name, so a stored
+    # conversation keeps tiny when the default preset changes later.
+    assert (plain.defaults.preset, plain.defaults.models) == ("tiny", [])
     assert plain.defaults.weights == [2.0, 1.0, 1.0] and plain.defaults.method == "safe"
-    assert plain.defaults.preset is None and plain.defaults.models == []
     plain.history.close()
 
     (home / "config").mkdir()
@@ -59,3 +60,10 @@ def test_without_a_choice_the_chat_starts_on_the_default_presets_options(home, t
     s = chosen.defaults
     assert (s.preset, s.base, s.weights, s.sharpening, s.chunk) == ("mine", "gac", [3.0, 1.0], "geometric", 5)
     chosen.history.close()
+
+    # --preset wins over the [chat] table; models (given or in [chat]) take no preset's options.
+    explicit = make_app(build_parser().parse_args(["chat", "--preset", "tiny", *db])).defaults
+    assert (explicit.preset, explicit.weights, explicit.chunk) == ("tiny", [2.0, 1.0, 1.0], 5)
+    (home / "config" / "config.toml").write_text('[chat]\npreset = "tiny"\nmodels = ["smollm2-135m"]\n')
+    listed = make_app(build_parser().parse_args(["chat", *db])).defaults
+    assert (listed.preset, listed.models, listed.weights, listed.method) == (None, ["smollm2-135m"], None, "single")
