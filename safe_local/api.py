@@ -104,7 +104,7 @@ class Ensemble:
         **options: Any,
     ) -> Iterator[Event]:
         """Yield TextDelta / EnsembleEvent events as the reply is generated, then Done."""
-        return self.engine.stream(make_messages(prompt, system), make_config(**{**self.options, **options}), cancel)
+        return self.engine.stream(make_messages(prompt, system), self._config(options), cancel)
 
     def generate(
         self,
@@ -115,7 +115,10 @@ class Ensemble:
         **options: Any,
     ) -> GenerationResult:
         """The whole reply with its statistics. Options are GenerationConfig fields, over `options`."""
-        return self.engine.generate(make_messages(prompt, system), make_config(**{**self.options, **options}), cancel)
+        return self.engine.generate(make_messages(prompt, system), self._config(options), cancel)
+
+    def _config(self, options: dict[str, Any]) -> GenerationConfig:
+        return make_config(**{**self.options, **options})
 
     def close(self) -> None:
         for m in self.models:

@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     common = set.intersection(*(set(by_item) for by_item in rows.values()))
     if not common:
-        print(f"no items common to {args.main} and every variant", file=sys.stderr)
-        return 1
+        sys.exit(f"no items common to {args.main} and every variant")
     tasks = sorted({task for task, _ in common})
     for scope in [*tasks, "all"]:
         items = sorted(k for k in common if scope in ("all", k[0]))

@@ -3,8 +3,9 @@
 # (docs/eval), one results directory per variant under docs/eval-variants: dropping Gemma (a base
 # model that echoes the prompt), drafter-heavy weights (2,1,1 and 4,1,1), geometric sharpening,
 # SmolLM2 drafting instead of Qwen (all SAFE with base UniTE), and the drafter weighted 2,1,1
-# with GaC, the best ensemble of the main run. scripts/compare_variants.py compares them with the main run, whose
-# safe-unite row is the reference: 3 models, Qwen drafting, equal weights, heuristic sharpening.
+# with GaC, the best ensemble of the main run. scripts/compare_variants.py compares them with the
+# main run, whose safe-unite row is the reference: 3 models, Qwen drafting, equal weights,
+# heuristic sharpening.
 # Rerunning resumes each variant; VARIANT_ITEMS and EVAL_ARGS (e.g. "--threads 1") override.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,8 @@
 
 Reads the user's config (its [chat] and [keybindings] tables belong to the app) and starts
 `tui.app.ChatApp`, which loads the models in the background. Without --preset/--models the
-app uses the [chat] table's choice, else the default preset, with that preset's options. The app itself lives in `tui/`.
+app uses the [chat] table's choice, else the default preset, with that preset's options. The
+app itself lives in `tui/`.
 """
 
 from __future__ import annotations
