@@ -135,6 +135,9 @@ class ReplyControl:
         self.store_reply(reply, status, self.figures)
         if result.stop_reason == "context":
             self.notify(result.message or "The context is full.", title="Context full", severity="warning", timeout=10)
+        elif result.stop_reason == "loop":
+            self.notify("The reply kept repeating itself, so it was ended. To let such replies run on, "
+                        "turn off Stop loops in the conversation settings.", title="Loop stopped", timeout=10)
         elif not reply.turn.text and status == "done":
             self.notify("The models ended the reply without any text.", severity="warning")
         self.refresh_status()

@@ -18,6 +18,10 @@ from safe_local import GenerationConfig
 _ENGINE = GenerationConfig()
 # A chat reply is read, not benchmarked: a shorter default keeps a small laptop responsive.
 CHAT_MAX_TOKENS = 512
+# Tiny models often fall into a loop and repeat it to the token limit; in a chat that is only
+# waiting, so the chat ends such replies unless the user turns it off (a reply asked to repeat
+# something is the price, and the chat says why it stopped).
+CHAT_STOP_LOOPS = True
 
 
 @dataclass
@@ -33,6 +37,7 @@ class ChatSettings:
     top_p: float = _ENGINE.top_p
     seed: int | None = None
     max_tokens: int = CHAT_MAX_TOKENS
+    stop_loops: bool = CHAT_STOP_LOOPS
     system: str = ""
 
     @classmethod
@@ -58,6 +63,7 @@ class ChatSettings:
             "top_p": self.top_p,
             "seed": self.seed,
             "max_tokens": self.max_tokens,
+            "stop_loops": self.stop_loops,
         }
 
     def validate(self, n_models: int) -> None:

@@ -1,4 +1,4 @@
-"""The conversation settings form: method, base, chunk, weights, sharpening, sampling, system prompt.
+"""The conversation settings form: method, base, chunk, weights, sharpening, sampling, loops, system prompt.
 
 It edits a copy of the conversation's ChatSettings and dismisses with the new settings once the
 engine's own validation accepts them for the loaded number of models (an error is shown in the
@@ -13,7 +13,7 @@ from typing import Callable
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, TextArea
+from textual.widgets import Button, Input, Label, Select, Switch, TextArea
 
 from safe_local import BASES, METHODS, SafeLocalError
 from safe_local import SHARPENING
@@ -60,6 +60,7 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
                 yield from self._field("Top-p", Input(f"{s.top_p:g}", id="top_p", type="number"))
                 yield from self._field("Seed", Input("" if s.seed is None else str(s.seed), placeholder="random", id="seed", type="integer"))
                 yield from self._field("Max tokens", Input(str(s.max_tokens), id="max_tokens", type="integer"))
+                yield from self._field("Stop loops", Switch(s.stop_loops, id="stop_loops", tooltip="end a reply that keeps repeating itself"))
             system = TextArea(s.system, id="system")
             system.border_title = "System prompt"
             yield system
@@ -86,6 +87,7 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
             top_p=_number(value("top_p"), float, "top-p"),
             seed=_number(value("seed"), int, "seed", optional=True),
             max_tokens=_number(value("max_tokens"), int, "max tokens"),
+            stop_loops=value("stop_loops"),
             system=self.query_one("#system", TextArea).text.strip(),
         )
         settings.validate(self.n_models)

@@ -1,7 +1,8 @@
 """The status line under the chat: models (drafter marked), method, speed, E/T and context use.
 
 It shows the ensemble that is loaded (or loading), the conversation's method, and the figures of
-the last finished reply; while a reply streams it says so instead of showing a stale speed.
+the last finished reply (with why it ended, when the models did not end it); while a reply
+streams it says so instead of showing a stale speed.
 Rendering is a pure function of `StatusInfo`, so a snapshot of it never contains timings unless
 a reply has finished.
 """
@@ -16,6 +17,8 @@ from textual.widgets import Static
 from tui.records import ReplyFigures
 
 DRAFTER_MARK = "✎"
+# Why the last reply ended, where it did not end by itself or by the user's Esc.
+_CUT_SHORT = {"length": "token limit", "loop": "loop stopped", "context": "context full"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ def status_content(info: StatusInfo) -> Content:
             Content(f"{f.tokens_per_s:.1f} tok/s"),
             Content(f"E/T {f.ensemble_rate:.0%} ({f.tokens} tok)"),
         ]
+        if f.stop_reason in _CUT_SHORT:
+            parts.append(Content.from_markup("[$warning]$why[/]", why=_CUT_SHORT[f.stop_reason]))
     else:
         parts += [Content("— tok/s"), Content("E/T —")]
     if info.n_ctx:

@@ -177,6 +177,32 @@ async def test_settings_changes_reach_the_engine(make_app):
         assert stored["method"] == "single" and stored["system"] == "You answer in French."
 
 
+async def test_a_reply_that_loops_is_ended_and_the_chat_says_why(make_app):
+    app = make_app(max_tokens=512)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        switch = app.screen.query_one("#stop_loops")
+        assert switch.value is True, "a chat stops loops unless told otherwise"
+        app.screen.query_one("#method").value = "single"  # the drafter alone: the loop comes sooner
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await send(pilot, 'Repeat the word "hello" 300 times.')
+        await reply_done(pilot)
+        assert app.figures.stop_reason == "loop" and app.figures.tokens < 512
+        assert app.query_one(AssistantTurn).text.count("hello") >= 100
+        assert "loop stopped" in status_text(app)
+        assert any(n.title == "Loop stopped" for n in app._notifications)
+
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.click("#stop_loops")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.settings.stop_loops is False
+        assert app.history.get(app.conversation.id).settings["stop_loops"] is False
+
+
 async def test_bad_settings_stay_in_the_form(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -27,6 +27,8 @@ def test_settings_round_trip_defaults_and_engine_validation():
     assert (s.method, s.chunk, s.weights, s.seed, s.system) == ("gac", 3, [2.0, 1.0, 1.0], 7, "Be brief.")
     assert ChatSettings.from_dict({}, defaults).max_tokens == 99
     assert s.stream_options()["weights"] == [2.0, 1.0, 1.0] and "system" not in s.stream_options()
+    assert s.stream_options()["stop_loops"] is True  # a chat ends looping replies by default
+    assert ChatSettings.from_dict({"stop_loops": False}).stream_options()["stop_loops"] is False
     s.validate(3)
     with pytest.raises(SafeLocalError, match="weights"):
         s.validate(2)
