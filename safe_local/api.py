@@ -26,7 +26,7 @@ from safe_local.backend.base import Message
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
-from safe_local.model_paths import resolve_model
+from safe_local.model_paths import NotDownloaded, resolve_model
 from safe_local.store import check_ensemble, select_ensemble
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
@@ -47,6 +47,20 @@ def make_config(**options: Any) -> GenerationConfig:
     if unknown:
         raise SafeLocalError(f"unknown generation option(s) {', '.join(unknown)}: use any of {', '.join(sorted(_CONFIG_FIELDS))}")
     return GenerationConfig(**options)
+
+
+def config_for(n_models: int, defaults: dict[str, Any], options: dict[str, Any]) -> GenerationConfig:
+    """The generation config of a call: its options over the defaults, checked for n_models.
+
+    One model with no method asked for runs alone (`single`), as one would expect of a model
+    list of one; a method given for it (`safe`, say) is still refused with the reason.
+    """
+    merged = {**defaults, **options}
+    if n_models == 1 and "method" not in options:
+        merged["method"] = "single"
+    config = make_config(**merged)
+    config.validate(n_models)
+    return config
 
 
 class Ensemble:
@@ -74,11 +88,14 @@ class Ensemble:
         loaded, every name is resolved (offline, from the local caches) and the GGUF headers
         and the ensemble's estimated memory at n_ctx are checked.
         """
+        if isinstance(models, (str, Path)):  # one model, not the characters of its name
+            models = [models]
+        if models is not None and not models:
+            raise SafeLocalError("no models given: name at least one, or pass none for the default preset")
         specs, preset_options = select_ensemble(models, preset)
-        if preset_options and not models:  # a preset that does not fit its own models fails before any load
-            make_config(**preset_options).validate(len(specs))
+        config_for(len(specs), preset_options, {})  # a preset that does not fit the models fails before any load
         options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads)
-        paths = [resolve_model(s) for s in specs]  # every name checked before any load
+        paths = _resolve_all(specs)
         names = [_display_name(s) for s in specs]
         check_ensemble(list(zip(names, paths)), n_ctx)
         loaded: list[LlamaModel] = []
@@ -103,7 +120,10 @@ class Ensemble:
         cancel: threading.Event | None = None,
         **options: Any,
     ) -> Iterator[Event]:
-        """Yield TextDelta / EnsembleEvent events as the reply is generated, then Done."""
+        """Yield TextDelta / EnsembleEvent events as the reply is generated, then Done.
+
+        Options and messages are checked at the call, before the first event is asked for.
+        """
         return self.engine.stream(make_messages(prompt, system), self._config(options), cancel)
 
     def generate(
@@ -118,7 +138,7 @@ class Ensemble:
         return self.engine.generate(make_messages(prompt, system), self._config(options), cancel)
 
     def _config(self, options: dict[str, Any]) -> GenerationConfig:
-        return make_config(**{**self.options, **options})
+        return config_for(len(self.models), self.options, options)
 
     def close(self) -> None:
         for m in self.models:
@@ -129,6 +149,21 @@ class Ensemble:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _resolve_all(specs: Sequence[str]) -> list[Path]:
+    """Every spec's file, before any load; one error names all the models still to download."""
+    paths, missing = [], []
+    for spec in specs:
+        try:
+            paths.append(resolve_model(spec))
+        except NotDownloaded as e:
+            missing.append(e.spec)
+    if len(missing) == 1:
+        raise NotDownloaded(missing[0])
+    if missing:
+        raise SafeLocalError(f"{', '.join(missing)} are not downloaded yet: run: safe-local pull {' '.join(missing)}")
+    return paths
 
 
 def _display_name(spec: str | Path) -> str:

@@ -27,10 +27,26 @@ class Parser(argparse.ArgumentParser):
         raise SafeLocalError(f"{message} (see: {self.prog} --help)")
 
 
+class CommandParser(Parser):
+    """A subcommand's parser: it reports arguments it does not know itself.
+
+    argparse passes them up to the top-level parser, whose error would point at
+    `safe-local --help` instead of the subcommand's help.
+    """
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extra = super().parse_known_args(args, namespace)
+        if extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed, extra
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="Local LLM ensembling with SAFE on llama.cpp.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show llama.cpp and engine logs on stderr")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     for name in COMMANDS:
         importlib.import_module(f"safe_local.commands.{name}").register(sub)
     return parser

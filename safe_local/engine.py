@@ -67,6 +67,21 @@ BASES = ("unite", "gac")
 SHARPENING = ("none", "heuristic", "geometric")
 
 
+# The type each option's value must have. Checked before the ranges, so a "six" or a 2.5 from a
+# config file or a keyword gives a one-line error instead of a TypeError deep in a generation.
+_WHOLE_NUMBERS = ("chunk", "max_tokens", "top_k", "single_model")
+_NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold")
+_NAMES = ("method", "base", "sharpening")
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     method: str = "safe"
@@ -86,7 +101,34 @@ class GenerationConfig:
     gac_threshold: float = 0.5  # `gac`: ensemble when the drafter's max prob is below this
     single_model: int = 0  # `single`: which model
 
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):  # one stop string (as llama.cpp and OpenAI read it), not its characters
+            object.__setattr__(self, "stop", (self.stop,))
+
+    def check_types(self) -> None:
+        """Raise SafeLocalError naming the first option whose value has the wrong type."""
+        for name in _WHOLE_NUMBERS:
+            if not _is_whole(getattr(self, name)):
+                raise SafeLocalError(f"{name} must be a whole number, got {getattr(self, name)!r}")
+        for name in _NUMBERS:
+            if not _is_number(getattr(self, name)):
+                raise SafeLocalError(f"{name} must be a number, got {getattr(self, name)!r}")
+        for name in _NAMES:
+            if not isinstance(getattr(self, name), str):
+                raise SafeLocalError(f"{name} must be a name, got {getattr(self, name)!r}")
+        if self.seed is not None and not _is_whole(self.seed):
+            raise SafeLocalError(f"seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.stop_loops, bool):
+            raise SafeLocalError(f"stop_loops must be true or false, got {self.stop_loops!r}")
+        if not isinstance(self.stop, (list, tuple)) or not all(isinstance(x, str) for x in self.stop):
+            raise SafeLocalError(f"stop must be a string or a list of strings, got {self.stop!r}")
+        if self.weights is not None and (
+            not isinstance(self.weights, (list, tuple, np.ndarray)) or not all(_is_number(w) for w in self.weights)
+        ):
+            raise SafeLocalError(f"weights must be a list of numbers, one per model (drafter first), got {self.weights!r}")
+
     def validate(self, k: int) -> None:
+        self.check_types()
         if self.method not in METHODS:
             raise SafeLocalError(f"unknown method '{self.method}': use one of {', '.join(METHODS)}")
         if self.base not in BASES:
@@ -94,7 +136,7 @@ class GenerationConfig:
         if self.sharpening not in SHARPENING:
             raise SafeLocalError(f"unknown sharpening '{self.sharpening}': use one of {', '.join(SHARPENING)}")
         if self.method != "single" and k < 2:
-            raise SafeLocalError(f"method '{self.method}' needs at least 2 models, got {k}: add models or use --method single")
+            raise SafeLocalError(f"method '{self.method}' needs at least 2 models, got {k}: add models or use method single")
         if not 0 <= self.single_model < k:
             raise SafeLocalError(f"single_model {self.single_model} is not one of the {k} loaded models")
         if self.chunk < 1:
@@ -107,6 +149,8 @@ class GenerationConfig:
             raise SafeLocalError(f"top-p must be in (0, 1], got {self.top_p}")
         if self.top_k < 1:
             raise SafeLocalError(f"top-k must be at least 1, got {self.top_k}")
+        if self.method == "single":  # one model answers; weights do not apply
+            return
         try:
             normalize_weights(self.weights, k)
         except ValueError as e:
@@ -133,15 +177,21 @@ class Engine:
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
-        """Generate a reply, yielding TextDelta and EnsembleEvent as they happen, then Done."""
+        """Generate a reply, yielding TextDelta and EnsembleEvent as they happen, then Done.
+
+        The config and messages are checked here, at the call; the generation starts when the
+        first event is asked for.
+        """
         config.validate(len(self.models))
         if not messages:
             raise SafeLocalError("nothing to answer: give a prompt or at least one message")
+        return self._events(list(messages), config, cancel or threading.Event())
+
+    def _events(self, messages: list[Message], config: GenerationConfig, cancel: threading.Event) -> Iterator[Event]:
         if not self._lock.acquire(blocking=False):
             raise SafeLocalError("this ensemble is already generating; wait for it or cancel it first")
         try:
-            run = _Run(self, list(messages), config, cancel or threading.Event())
-            yield from run.events()
+            yield from _Run(self, messages, config, cancel).events()
         finally:
             self._lock.release()
 
@@ -180,7 +230,8 @@ class _Run:
         self.models = (
             [engine.models[config.single_model]] if config.method == "single" else engine.models
         )
-        self.weights = normalize_weights(config.weights, len(engine.models))
+        # `single` ignores weights (validate does not check them for it): equal ones fill the slot.
+        self.weights = normalize_weights(None if config.method == "single" else config.weights, len(engine.models))
         self.rng = np.random.default_rng(config.seed)
         self.stats = GenerationStats(models=[ModelStats(m.name) for m in self.models])
         self.excluded = [np.flatnonzero(m.vocab.excluded_mask) for m in self.models]

@@ -2,13 +2,15 @@
 
 A spec is one of:
 - an offline model's short name (``qwen2.5-coder-0.5b``, ``gemma3-270m``, ``smollm2-135m``;
-  assembled and verified on demand by safe_local.offline_models);
+  assembled and verified on demand by safe_local.offline_models), unless the user's config
+  defines a Hub model of that name: the catalog says which, and the user's entry wins;
 - a Hub model from the catalog, ``NAME[:QUANT]`` (``llama3.2-1b``, ``qwen2.5-1.5b:Q8_0``), or
   ``owner/repo[:QUANT]`` / ``owner/repo/FILE.gguf``: found in the shared Hugging Face cache
   (safe_local.store.hub); when it is not there, the error names the ``safe-local pull``
   command that fetches it;
 - a path to an existing ``.gguf`` file (``~`` is expanded; the file must start with the GGUF
-  magic). Anything starting with ``/``, ``~`` or ``.``, or existing on disk, is a path.
+  magic). Anything starting with ``/``, ``~`` or ``.``, or existing on disk, is a path; other
+  specs with a separator or ending in ``.gguf`` are paths unless they name a Hub file.
 Everything else is a SafeLocalError with one line saying what to use instead.
 Left out: downloading (``safe-local pull`` / safe_local.store.pull does that).
 """
@@ -19,18 +21,21 @@ import os
 from pathlib import Path
 
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import offline_model_names, offline_model_path
-from safe_local.store.catalog import load_catalog, parse_hub_spec
+from safe_local.offline_models import offline_model_path
+from safe_local.store.catalog import load_catalog, looks_like_path, parse_hub_spec
 from safe_local.store.hub import cached_path
 
-__all__ = ["resolve_model"]
+__all__ = ["NotDownloaded", "resolve_model"]
+
+
+class NotDownloaded(SafeLocalError):
+    """A Hub model that is known but not in the local cache yet (`spec` says which)."""
+
+    def __init__(self, spec: str):
+        super().__init__(f"{spec} is not downloaded yet: run: safe-local pull {spec}")
+        self.spec = spec
 
 GGUF_MAGIC = b"GGUF"
-
-
-def _looks_like_path(spec: str) -> bool:
-    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
-    return any(s in spec for s in seps) or spec.startswith(("~", ".")) or spec.lower().endswith(".gguf")
 
 
 def _is_explicit_path(spec: str) -> bool:
@@ -40,17 +45,17 @@ def _is_explicit_path(spec: str) -> bool:
 def resolve_model(spec: str) -> Path:
     """Path of the GGUF file for a model name, a Hub spec or a path to a .gguf file."""
     spec = spec.strip()
-    if spec in offline_model_names():
-        return offline_model_path(spec)
     catalog = load_catalog()
+    if catalog.is_offline(spec):
+        return offline_model_path(spec)
     ref = None if _is_explicit_path(spec) else parse_hub_spec(spec, catalog)
     if ref is not None:
         found = cached_path(ref)
         if found is None:
-            raise SafeLocalError(f"{spec} is not downloaded yet: run: safe-local pull {spec}")
+            raise NotDownloaded(spec)
         return found
     path = Path(spec).expanduser()
-    if not (_looks_like_path(spec) or (spec and path.exists())):
+    if not (looks_like_path(spec) or (spec and path.exists())):
         raise SafeLocalError(
             f"unknown model {spec!r}: use one of {', '.join(catalog.models)}, "
             "owner/repo[:QUANT] from the Hub or a path to a .gguf file"

@@ -6,7 +6,8 @@ What it does:
 - finds each part inside its installed distribution with importlib.metadata
   (``distribution(name).locate_file(path)``); the model packages are never imported;
 - uses a single-part model in place (no copy); concatenates a multi-part model once, streaming,
-  into ``paths.cache_dir()/models/<file>`` through a temporary file and an atomic rename;
+  into ``paths.cache_dir()/models/<file>`` (``assembled_path``) through a temporary file and an
+  atomic rename;
 - verifies sha256 and writes a small stamp (``<file>.verified``: path, size, mtime_ns, sha256)
   in the cache dir, so later loads skip re-hashing until the file's size or mtime changes;
 - a corrupted assembled file is deleted and assembled again from the parts; if the parts
@@ -41,6 +42,7 @@ from safe_local.errors import SafeLocalError
 __all__ = [
     "OfflineModel",
     "Part",
+    "assembled_path",
     "install_all",
     "main",
     "offline_model_info",
@@ -134,6 +136,12 @@ def offline_model_path(name: str) -> Path:
     return _assembled(model)
 
 
+def assembled_path(name: str) -> Path | None:
+    """Where an offline model is assembled (it may not be yet); None for one used in place."""
+    model = offline_model_info(name)
+    return None if len(model.parts) == 1 else _assembled_file(model)
+
+
 def install_all() -> dict[str, Path]:
     """Assemble and verify every offline model; name -> path, in catalog order."""
     return {name: offline_model_path(name) for name in offline_model_names()}
@@ -160,6 +168,10 @@ def _locate(part: Part) -> Path:
 
 def _models_dir() -> Path:
     return paths.cache_dir() / "models"
+
+
+def _assembled_file(model: OfflineModel) -> Path:
+    return _models_dir() / model.file
 
 
 def _stamp_path(model: OfflineModel) -> Path:
@@ -239,7 +251,7 @@ def _verify_in_place(model: OfflineModel) -> Path:
 
 
 def _assembled(model: OfflineModel) -> Path:
-    target = _models_dir() / model.file
+    target = _assembled_file(model)
     if target.is_file():
         if _stamp_matches(model, target):
             return target

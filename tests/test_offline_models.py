@@ -183,7 +183,7 @@ def test_corrupted_assembled_file_is_deleted_and_reassembled(gemma_home, monkeyp
 def test_in_place_model_is_not_copied(home):
     path = om.offline_model_path("smollm2-135m")
     assert path == om._locate(om.offline_model_info("smollm2-135m").parts[0])
-    assert home not in path.parents
+    assert home not in path.parents and om.assembled_path("smollm2-135m") is None
     stamp = home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf.verified"
     assert json.loads(stamp.read_text())["path"] == str(path)
     assert not (home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").exists()
@@ -221,8 +221,9 @@ def test_fake_parts_are_concatenated_in_order(home, fake_site, monkeypatch):
     data = b"GGUF-one|two|three"
     cat = fake_catalog("fake", "fake.gguf", data, [("fake-b", "fake_b/data/1"), ("fake-a", "fake_a/data/2"), ("fake-a", "fake_a/data/3")])
     monkeypatch.setattr(om, "_catalog", lambda: cat)
+    assert om.assembled_path("fake") == home / "cache" / "models" / "fake.gguf"  # known before it exists
     path = om.offline_model_path("fake")
-    assert path.read_bytes() == data
+    assert path.read_bytes() == data and path == om.assembled_path("fake")
     assert om.install_all() == {"fake": path}
 
 

@@ -48,6 +48,11 @@ class LoadOptions:
     n_batch: int = 512
     n_gpu_layers: int = -1  # offload everything when llama.cpp was built with Metal/CUDA
 
+    def __post_init__(self) -> None:
+        for what, value in (("context length", self.n_ctx), ("number of threads", 1 if self.n_threads is None else self.n_threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SafeLocalError(f"the {what} must be a whole number, at least 1; got {value!r}")
+
     def threads(self) -> int:
         if self.n_threads:
             return self.n_threads
@@ -87,6 +92,7 @@ class LlamaModel:
         if not self.path.is_file():
             raise SafeLocalError(f"model file not found: {self.path}")
         self._stack = ExitStack()
+        self.closed = False
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = options.n_gpu_layers
         model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
@@ -168,6 +174,7 @@ class LlamaModel:
 
     def tokenize(self, text: bytes, special: bool = False) -> list[int]:
         """Token ids of `text`, never adding BOS; `special` parses control-token text."""
+        self._check_open()
         if not text:
             return []
         n_max = len(text) + 8
@@ -199,6 +206,7 @@ class LlamaModel:
         `target` are reused, except that every requested position is decoded again (llama.cpp
         keeps no logits of earlier calls).
         """
+        self._check_open()
         if not positions:
             raise ValueError("evaluate needs at least one position")
         positions = sorted(positions)
@@ -249,11 +257,18 @@ class LlamaModel:
 
     def reset(self) -> None:
         """Empty the KV cache."""
+        self._check_open()
         self._truncate(0)
 
     def close(self) -> None:
         self._stack.close()
         self._cached.clear()
+        self.closed = True
+
+    def _check_open(self) -> None:
+        # llama.cpp would use the freed model and context and crash the process.
+        if self.closed:
+            raise SafeLocalError(f"{self.name} is closed: load the models again to generate")
 
     def __enter__(self) -> "LlamaModel":
         return self

@@ -9,7 +9,11 @@ app itself lives in `tui/`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from safe_local.commands.run import model_list
+from safe_local.errors import SafeLocalError
 
 if TYPE_CHECKING:
     from tui.app import ChatApp
@@ -19,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat = sub.add_parser("chat", help="chat with an ensemble in the terminal")
     which = chat.add_mutually_exclusive_group()
     which.add_argument("--preset", "-p", help="ensemble preset (e.g. tiny)")
-    which.add_argument("--models", "-m", help="comma-separated short names or .gguf paths, drafter first")
+    which.add_argument("--models", "-m", type=model_list, help="comma-separated short names or .gguf paths, drafter first")
     chat.add_argument("--db", help="chat history database (default: history.sqlite3 in the data dir)")
     chat.set_defaults(handler=chat_command)
 
@@ -29,10 +33,30 @@ def make_app(args: argparse.Namespace) -> "ChatApp":
     from safe_local.config import load_config
     from tui.app import ChatApp  # Textual loads here, keeping `--help` fast
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    return ChatApp(models=models, preset=args.preset, history=args.db, config=load_config())
+    return ChatApp(models=args.models, preset=args.preset, history=args.db, config=load_config())
+
+
+def check_choice(args: argparse.Namespace) -> None:
+    """Fail before the full-screen app opens on what the command line got wrong.
+
+    A preset or model that does not exist and a history file in a missing directory are
+    refused here; a known model that is not downloaded yet is fine: the app offers to pull it.
+    """
+    from safe_local.model_paths import NotDownloaded, resolve_model
+    from safe_local.store import select_ensemble
+
+    if args.db and not Path(args.db).expanduser().parent.is_dir():
+        raise SafeLocalError(f"--db {args.db}: its directory does not exist; create it or give another path")
+    if args.models or args.preset:
+        specs, _ = select_ensemble(args.models, args.preset)
+        for spec in specs:
+            try:
+                resolve_model(spec)
+            except NotDownloaded:
+                pass
 
 
 def chat_command(args: argparse.Namespace) -> int:
+    check_choice(args)
     make_app(args).run()
     return 0

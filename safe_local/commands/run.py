@@ -29,10 +29,18 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
 
 
+def model_list(text: str) -> list[str]:
+    """argparse type for --models: comma-separated model specs, drafter first (at least one)."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError(f"'{text}' names no model: give comma-separated names, drafter first")
+    return models
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="answer one prompt with an ensemble")
     run.add_argument("prompt", help="the prompt; - reads it from stdin")
-    run.add_argument("--models", "-m", help="comma-separated model names, owner/repo[:QUANT] or .gguf paths, "
+    run.add_argument("--models", "-m", type=model_list, help="comma-separated model names, owner/repo[:QUANT] or .gguf paths, "
                      "drafter first (default: the preset's models)")
     run.add_argument("--preset", "-p", help="a named ensemble: its models and generation options "
                      "(tiny, laptop, paper or one from config.toml; default: tiny)")
@@ -64,19 +72,18 @@ def _read_prompt(prompt: str) -> str:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from safe_local.api import Ensemble, make_messages  # loads llama_cpp; keep `--help` fast
+    from safe_local.api import Ensemble, config_for, make_messages  # loads llama_cpp; keep `--help` fast
     from safe_local.store import select_ensemble
 
     prompt = _read_prompt(args.prompt)
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    specs, preset_options = select_ensemble(models, args.preset)
+    specs, preset_options = select_ensemble(args.models, args.preset)
     flags = dict(
         method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
         temperature=args.temperature, top_p=args.top_p, seed=args.seed, weights=args.weights,
         sharpening=args.sharpening, stop=tuple(args.stop) or None, stop_loops=args.stop_loops,
     )
-    config = GenerationConfig(**{**preset_options, **{k: v for k, v in flags.items() if v is not None}})
-    config.validate(len(specs))  # fail on bad flags before loading anything
+    # fails on bad flags before loading anything
+    config = config_for(len(specs), preset_options, {k: v for k, v in flags.items() if v is not None})
     cancel = threading.Event()
     with Ensemble.load(specs, n_ctx=args.ctx, n_threads=args.threads) as ens:
         result = None

@@ -14,7 +14,7 @@ from typing import Callable
 # A module reference, not its function: model_paths imports this package (see store.ensemble).
 from safe_local import model_paths
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import offline_model_names, offline_model_path
+from safe_local.offline_models import offline_model_path
 from safe_local.store.catalog import Catalog, CatalogModel, HubRef, Preset, list_presets, load_catalog, parse_hub_spec
 from safe_local.store.ensemble import resolve_ensemble, select_ensemble
 from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
@@ -63,7 +63,7 @@ def pull(spec: str, *, progress: Callable[[int, int], None] | None = None, cance
     the download with PullCancelled and keeps the partial file for the next pull. An offline
     model needs no download: its verified path is returned.
     """
-    if spec.strip() in offline_model_names():
+    if load_catalog().is_offline(spec.strip()):
         return offline_model_path(spec.strip())
     return pull_hub(hub_ref(spec), progress=progress, cancel=cancel)
 

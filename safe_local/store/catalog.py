@@ -3,10 +3,12 @@
 What it does: reads ``models/catalog.toml`` (package data, installed as safe_local.catalog),
 takes the offline models' facts from offline.toml through safe_local.offline_models, merges
 the user's ``[models]`` and ``[presets]`` tables and ``default_preset`` from config.toml over
-them (the user's entries win on a name clash), and validates every entry; a bad entry is a
-one-line SafeLocalError naming it and where it came from. ``parse_hub_spec`` says which Hub
-file a spec means: a catalog name with an optional ``:QUANT``, ``owner/repo[:QUANT]`` or
-``owner/repo/path/file.gguf``.
+them (the user's entries win on a name clash, an offline model's name included: it then
+means the user's Hub model), and validates every entry, a preset's generation options by
+type too; a bad entry is a one-line SafeLocalError naming it and where it came from.
+``parse_hub_spec`` says which Hub file a spec means: a catalog name with an optional
+``:QUANT``, ``owner/repo[:QUANT]`` or ``owner/repo/path/file.gguf``; ``looks_like_path`` says
+whether a spec is written as a file path.
 
 Left out: files and the network (safe_local.store.hub finds and fetches files) and turning
 specs into paths (safe_local.model_paths does that, offline models and local paths included).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ __all__ = [
     "Preset",
     "list_presets",
     "load_catalog",
+    "looks_like_path",
     "parse_hub_spec",
 ]
 
@@ -86,6 +90,11 @@ class Catalog:
     presets: dict[str, Preset]
     default_preset: str
 
+    def is_offline(self, name: str) -> bool:
+        """Whether the name means an offline model: not when the user's [models] reuses it."""
+        model = self.models.get(name)
+        return model is not None and model.source == "pypi"
+
 
 @dataclass(frozen=True)
 class HubRef:
@@ -126,6 +135,15 @@ def load_catalog() -> Catalog:
 def list_presets() -> list[Preset]:
     """Every preset, package ones first, then the user's."""
     return list(load_catalog().presets.values())
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a spec is written as a file path (a separator, a leading ``~`` or ``.``, or ``.gguf`` at the end).
+
+    Some of these (``owner/repo``) are Hub specs too; which one wins is model_paths' call.
+    """
+    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(s in spec for s in seps) or spec.startswith(("~", ".")) or spec.lower().endswith(".gguf")
 
 
 def parse_hub_spec(spec: str, catalog: Catalog) -> HubRef | None:
@@ -221,22 +239,36 @@ def _preset(name: str, entry: dict[str, Any], origin: str, models: dict[str, Cat
     if not specs or not all(isinstance(s, str) and s for s in specs):
         raise SafeLocalError(f"{where}: 'models' must be a non-empty list of model names, drafter first")
     for spec in specs:
-        base_name = spec.partition(":")[0]
-        if base_name not in models and "/" not in spec:
+        if spec.partition(":")[0] not in models and not looks_like_path(spec):
             raise SafeLocalError(f"{where} names unknown model {spec!r}: use a catalog name, owner/repo[:QUANT] or a .gguf path")
-    weights = _field(entry, "weights", list, where, None)
-    if weights is not None and (len(weights) != len(specs) or not all(isinstance(w, (int, float)) for w in weights)):
-        raise SafeLocalError(f"{where}: 'weights' must hold one number per model ({len(specs)})")
     defaults = _field(entry, "defaults", dict, where, {})
     unknown = sorted(set(defaults) - _GENERATION_FIELDS)
     if unknown:
         raise SafeLocalError(f"{where}: unknown default(s) {', '.join(unknown)}: use generation options such as chunk, max_tokens, temperature")
+    method = entry.get("method", GenerationConfig.method)
+    base = entry.get("base", GenerationConfig.base)
+    weights = entry.get("weights")
+    options = {"method": method, "base": base, **defaults}  # the order of Preset.generation_options
+    if weights is not None:
+        options["weights"] = weights
+    _check_option_types(where, options)
+    if options.get("weights") is not None and len(options["weights"]) != len(specs):
+        raise SafeLocalError(f"{where}: 'weights' must hold one number per model ({len(specs)})")
     return Preset(
         name=name,
         description=_field(entry, "description", str, where, ""),
         models=tuple(specs),
-        method=_field(entry, "method", str, where, GenerationConfig.method),
-        base=_field(entry, "base", str, where, GenerationConfig.base),
+        method=method,
+        base=base,
         weights=tuple(float(w) for w in weights) if weights is not None else None,
         defaults=dict(defaults),
     )
+
+
+def _check_option_types(where: str, options: dict[str, Any]) -> None:
+    # Checked here, when the file is read, so a typo is reported with the file and preset it is
+    # in, before any model loads, instead of as a traceback from deep inside a generation.
+    try:
+        GenerationConfig(**options).check_types()
+    except SafeLocalError as exc:
+        raise SafeLocalError(f"{where}: {exc}") from None

@@ -23,7 +23,8 @@ __all__ = ["resolve_ensemble", "select_ensemble"]
 def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | None = None) -> tuple[list[str], dict[str, Any]]:
     """(model specs, drafter first; generation options of the preset, {} without one).
 
-    A preset with an explicit model list keeps the list and contributes its options; with
+    A preset with an explicit model list keeps the list and contributes its options, except
+    weights for a different number of models (they are one per model of the preset); with
     neither, the catalog's default preset is used.
     """
     catalog = load_catalog()
@@ -35,6 +36,8 @@ def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | No
         if chosen is None:
             raise SafeLocalError(f"unknown preset {name!r}: use one of {', '.join(catalog.presets)}")
         options = chosen.generation_options()
+        if specs and len(options.get("weights") or specs) != len(specs):
+            del options["weights"]
         specs = specs or list(chosen.models)
     return specs, options
 

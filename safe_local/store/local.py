@@ -4,7 +4,9 @@ What it does: ``list_local`` gives the offline models whose packages are install
 GGUF file in the shared HF cache, named the way a user types them (a catalog name, with
 ``:QUANT`` when it is not the default quantization, else ``owner/repo/file.gguf``).
 ``remove`` deletes a downloaded file's snapshot links and its blob when no other
-snapshot uses it, plus a leftover partial download.
+snapshot uses it, plus a leftover partial download. A name is an offline model or a Hub model
+as the catalog says (a user's [models] entry that reuses an offline name makes it a Hub model
+here too, as everywhere else).
 
 Left out: the network (nothing here downloads), the offline models' packages (pip owns them;
 ``remove`` refuses them with a message), and other tools' non-GGUF files in the HF cache.
@@ -15,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from safe_local import paths
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import offline_model_path
+from safe_local.offline_models import assembled_path, offline_model_info, offline_model_path
 from safe_local.store.catalog import load_catalog, parse_hub_spec
 from safe_local.store.hub import cached_ggufs, hub_env, pick_quant_file
 
@@ -62,12 +63,8 @@ def list_local() -> list[LocalModel]:
 def remove(name: str) -> int:
     """Delete a downloaded model from the HF cache; returns the bytes freed."""
     catalog = load_catalog()
-    model = catalog.models.get(name)
-    if model is not None and model.source == "pypi":
-        raise SafeLocalError(
-            f"{name} is installed from PyPI, not downloaded: nothing to remove "
-            f"(its assembled copy under {paths.cache_dir() / 'models'} may be deleted; it is rebuilt on use)"
-        )
+    if catalog.is_offline(name):
+        raise SafeLocalError(f"{name} is installed from PyPI, not downloaded: nothing to remove ({_offline_file_note(name)})")
     ref = parse_hub_spec(name, catalog)
     if ref is None:
         raise SafeLocalError(f"unknown model {name!r}: `safe-local ls` lists the downloaded models")
@@ -94,3 +91,10 @@ def remove(name: str) -> int:
             blob.unlink()
         blob.with_name(blob.name + ".incomplete").unlink(missing_ok=True)
     return freed
+
+
+def _offline_file_note(name: str) -> str:
+    assembled = assembled_path(name)
+    if assembled is None:
+        return f"it is used in place from the pip package {offline_model_info(name).parts[0].dist}"
+    return f"its assembled copy {assembled} may be deleted; it is rebuilt on use"

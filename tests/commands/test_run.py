@@ -45,7 +45,11 @@ def test_run_streams_text_from_stdin_with_options():
         (["run", "hi", "--method", "vote"], "invalid choice"),
         (["run", "hi", "--weights", "1,x"], "comma-separated"),
         (["run", "hi", "--weights", "1,2"], "bad weights"),
-        (["run", "hi", "--models", "qwen2.5-coder-0.5b"], "at least 2 models"),
+        (["run", "hi", "--models", "qwen2.5-coder-0.5b", "--method", "safe"], "at least 2 models"),
+        (["run", "hi", "--models", " , "], "names no model"),
+        (["run", "hi", "--ctx", "0"], "context length"),
+        (["run", "hi", "--threads", "-3"], "number of threads"),
+        (["run", "hi", "--preset", "tiny", "--stop-loops", "--chunk", "0"], "chunk length"),
         (["run", "   "], "prompt is empty"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -61,3 +65,11 @@ def test_errors_from_a_subprocess_have_no_traceback():
     p = _cli("run", "hi", "--models", "/nonexistent/model.gguf")
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_one_model_runs_alone_even_from_a_preset_with_weights():
+    # tiny's three weights neither apply to one model nor stop it from running alone.
+    p = _cli("run", "Say hi.", "--preset", "tiny", "--models", "smollm2-135m", "--max-tokens", "3", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["method"] == "single" and out["models"] == ["smollm2-135m"]

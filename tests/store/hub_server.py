@@ -106,7 +106,13 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             return hub.repos[repo].get(file) if file else None
 
         def _resolve(self, path: str, send_body: bool) -> None:
-            owner, name, _, _rev, file = path.lstrip("/").split("/", 4)
+            segments = path.lstrip("/").split("/", 4)
+            if len(segments) < 5 or segments[2] != "resolve":
+                # Other endpoints huggingface_hub calls on its own (its agent-harness registry,
+                # say): a plain 404, as for anything the stand-in does not serve.
+                self._error(404)
+                return
+            owner, name, _, _rev, file = segments
             hosted = self._lookup(f"{owner}/{name}", file)
             if hosted is False:
                 return

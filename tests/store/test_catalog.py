@@ -106,3 +106,33 @@ def test_bad_user_entries_are_one_line_errors(text, message):
     with pytest.raises(SafeLocalError, match=message) as exc:
         load_catalog()
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("option, message", [
+    ('[presets.x.defaults]\nchunk = "six"', "chunk must be a whole number, got 'six'"),
+    ('[presets.x.defaults]\ntemperature = "hot"', "temperature must be a number, got 'hot'"),
+    ('[presets.x.defaults]\nseed = "abc"', "seed must be a whole number, got 'abc'"),
+    ("[presets.x.defaults]\nchunk = 2.5", "chunk must be a whole number, got 2.5"),
+    ("[presets.x.defaults]\nmax_tokens = 2.5", "max_tokens must be a whole number, got 2.5"),
+    ("method = 3", "method must be a name, got 3"),
+    ('base = ["unite"]', r"base must be a name, got \['unite'\]"),
+    ("weights = [true, 1]", r"weights must be a list of numbers, one per model \(drafter first\), got \[True, 1\]"),
+])
+def test_wrongly_typed_preset_options_name_the_file_preset_and_key(option, message):
+    write_config(f'[presets.x]\nmodels = ["smollm2-135m", "gemma3-270m"]\n{option}')
+    config = re.escape(str(paths.config_dir() / "config.toml"))
+    with pytest.raises(SafeLocalError, match=f"^preset 'x' in config file {config}: {message}$") as exc:
+        load_catalog()
+    assert "\n" not in str(exc.value)
+
+
+def test_preset_models_may_be_gguf_files_by_bare_name():
+    write_config('[presets.x]\nmodels = ["mymodel.gguf", "smollm2-135m", "~/m.gguf", "./n.GGUF"]')
+    assert load_catalog().presets["x"].models == ("mymodel.gguf", "smollm2-135m", "~/m.gguf", "./n.GGUF")
+
+
+def test_a_user_model_named_like_an_offline_one_replaces_it():
+    write_config('[models.smollm2-135m]\nrepo = "me/Smol-GGUF"\nfiles = { Q4_K_M = "smol.gguf" }')
+    catalog = load_catalog()
+    assert not catalog.is_offline("smollm2-135m") and catalog.is_offline("gemma3-270m")
+    assert parse_hub_spec("smollm2-135m", catalog) == HubRef("smollm2-135m", "me/Smol-GGUF", "smol.gguf", "Q4_K_M", "smollm2-135m")

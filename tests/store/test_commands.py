@@ -45,7 +45,11 @@ def test_errors_are_one_line_with_status_2(hub, small_gguf):
     for args, message in [
         (("pull", f"{REPO}/nope.gguf"), f"{REPO} has no file nope.gguf: check the file name on the Hub"),
         (("rm", "llama3.2-1b"), "llama3.2-1b is not downloaded"),
-        (("run", "--preset", "laptop", "hi"), "qwen2.5-1.5b is not downloaded yet: run: safe-local pull qwen2.5-1.5b"),
+        (("run", "--preset", "laptop", "hi"), "qwen2.5-1.5b, llama3.2-1b, gemma3-1b are not downloaded yet: "
+                                              "run: safe-local pull qwen2.5-1.5b llama3.2-1b gemma3-1b\n"),
+        (("ls", "foo"), "unrecognized arguments: foo (see: safe-local ls --help)\n"),
+        (("rm", "x", "--all"), "unrecognized arguments: --all (see: safe-local rm --help)\n"),
+        (("--all", "ls"), "unrecognized arguments: --all (see: safe-local --help)\n"),
     ]:
         p = cli(*args)
         assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr

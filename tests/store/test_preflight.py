@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -38,9 +39,30 @@ def test_an_ensemble_that_cannot_fit_is_refused_with_a_suggestion(offline_model_
     message = str(exc.value)
     assert "\n" not in message and message.startswith("the ensemble needs about")
     assert "but only 200.0 MB is available" in message
-    assert message.endswith(
-        "use a smaller quantization or model instead of qwen2.5-coder-0.5b, fewer models, or a shorter context (--ctx 16384)"
+    assert message.endswith(  # the weights alone are over 200 MB: no context helps
+        "use a smaller quantization or model instead of qwen2.5-coder-0.5b, or fewer models "
+        "(a shorter context is not enough: even --ctx 512 would not fit)"
     )
+
+
+def test_a_context_beyond_the_training_context_costs_only_that(offline_model_paths):
+    info = read_gguf_info(offline_model_paths["smollm2-135m"])
+    huge = estimate_memory("smollm2-135m", info, 100_000_000)  # the backend loads at most 8192
+    assert huge.n_ctx == info.context_length == 8192
+    check_fits([huge], 100_000_000, available=10**9)
+
+
+def test_the_suggested_context_is_the_longest_that_fits(offline_model_paths):
+    info = read_gguf_info(offline_model_paths["smollm2-135m"])
+    full = estimate_memory("smollm2-135m", info, 8192)
+    available = full.weights + full.buffers + full.kv_cache // 2
+    with pytest.raises(SafeLocalError) as exc:
+        check_fits([full], 8192, available)
+    suggested = int(re.fullmatch(r".*, or a shorter context \(--ctx (\d+)\)", str(exc.value))[1])
+    assert suggested % 256 == 0 and suggested > 512
+    check_fits([estimate_memory("smollm2-135m", info, suggested)], suggested, available)
+    with pytest.raises(SafeLocalError):
+        check_fits([estimate_memory("smollm2-135m", info, suggested + 256)], suggested + 256, available)
 
 
 def test_check_fits_passes_when_there_is_room(offline_model_paths):
@@ -67,5 +89,5 @@ def test_ensemble_load_runs_the_checks_before_loading_anything(tmp_path):
     mamba = write_gguf(tmp_path / "mamba.gguf", "mamba", extra={"{arch}.ssm.conv_kernel": 4})
     with pytest.raises(SafeLocalError, match="mamba is a recurrent/hybrid model"):
         Ensemble.load(["smollm2-135m", str(mamba)])
-    with pytest.raises(SafeLocalError, match="qwen2.5-1.5b is not downloaded yet: run: safe-local pull qwen2.5-1.5b"):
+    with pytest.raises(SafeLocalError, match="^qwen2.5-1.5b.* not downloaded yet: run: safe-local pull qwen2.5-1.5b"):
         Ensemble.load(preset="laptop")

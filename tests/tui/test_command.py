@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from safe_local.cli import build_parser, main
 from safe_local.commands.chat import chat_command, make_app
+from tui.app import ChatApp
 
 
 def test_chat_is_a_subcommand_with_preset_or_models():
@@ -29,6 +34,30 @@ def test_options_and_config_reach_the_app(home, tmp_path):
     preset = make_app(build_parser().parse_args(["chat", "--preset", "tiny", "--db", str(tmp_path / "h.sqlite3")]))
     assert preset.defaults.preset == "tiny" and preset.defaults.method == "safe" and preset.defaults.models == []
     preset.history.close()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["chat", "--preset", "nope"], "unknown preset 'nope'"),
+        (["chat", "--models", "nosuch,smollm2-135m"], "unknown model 'nosuch'"),
+        (["chat", "--models", ","], "names no model"),
+        (["chat", "--db", "/nonexistent/dir/x.sqlite3"], "its directory does not exist"),
+    ],
+)
+def test_a_bad_choice_fails_before_the_app_opens(args, message, home, capsys, monkeypatch):
+    monkeypatch.setattr(ChatApp, "run", lambda self: pytest.fail("the app opened"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not Path("/nonexistent").exists()
+
+
+def test_a_known_model_not_downloaded_yet_opens_the_app_to_pull_it(home, tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr(ChatApp, "run", lambda self: (opened.append(self.defaults.models), self.history.close()))
+    assert main(["chat", "--models", "qwen2.5-0.5b,smollm2-135m", "--db", str(tmp_path / "h.sqlite3")]) == 0
+    assert opened == [["qwen2.5-0.5b", "smollm2-135m"]]
 
 
 def test_bad_config_is_a_one_line_error(home, capsys):
