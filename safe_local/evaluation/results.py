@@ -4,8 +4,11 @@ Each record is written with one write, flushed and fsync'd before the next item 
 crash or Ctrl+C loses at most the item in progress. A line cut off mid-write (power loss) is
 cut from the file when it is next opened, so a resumed run appends after the last whole record.
 Opening and appending hold an exclusive lock on the file (flock), so several processes (the
-shards of one evaluation) can write it at once without tearing each other's records. Left out:
-deciding who runs what (shards split the items between them) and compaction.
+shards of one evaluation) can write it at once without tearing each other's records.
+A user's item is keyed by its id and the hash of its content, so after its file is edited the
+results of the old version stay in the file but match nothing; `current` picks the records of
+the items as they are now, which reports count. Left out: deciding who runs what (shards split
+the items between them) and compaction.
 """
 
 from __future__ import annotations
@@ -16,17 +19,37 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 from safe_local.errors import SafeLocalError
+from safe_local.evaluation.data import Item
 
 RESULTS_FILE = "results.jsonl"
 
-Key = tuple[str, str, str, str]  # task, item id, method label, settings hash
+Key = tuple[str, str, str, str, str]  # task, item id, item content hash, method label, settings hash
 
 
 def record_key(record: dict) -> Key:
-    return record["task"], record["item_id"], record["method"], record["settings_hash"]
+    return record["task"], record["item_id"], _item_hash(record), record["method"], record["settings_hash"]
+
+
+def _item_hash(record: dict) -> str:
+    # Records written before items had hashes have none: the built-in items' keys stay as they
+    # were, and a user's item without one never matches, so it runs again.
+    return record.get("item_hash", "")
+
+
+def current(records: list[dict], items_now: Mapping[str, Sequence[Item]]) -> list[dict]:
+    """The records of the items as they are now, which are the ones a report counts.
+
+    For a task in `items_now` (its every item, as read for this run), the records whose item is
+    among them, content included: results of an item since edited or removed are left out. For
+    another task, whose items are not at hand, an item's records of the version appended last.
+    """
+    now = {(task, item.id): item.content_hash for task, items in items_now.items() for item in items}
+    last = {(r["task"], r["item_id"]): _item_hash(r) for r in records}  # a later record overwrites
+    return [r for r in records
+            if (now if r["task"] in items_now else last).get((r["task"], r["item_id"])) == _item_hash(r)]
 
 
 def read_records(path: Path) -> list[dict]:

@@ -32,7 +32,7 @@ class Run:
 
     @property
     def key(self) -> Key:
-        return self.task, self.item.id, self.method.label, self.method.settings_hash
+        return self.task, self.item.id, self.item.content_hash, self.method.label, self.method.settings_hash
 
 
 def plan_runs(
@@ -107,6 +107,7 @@ def _record(run: Run, result: dict) -> dict:
     return {
         "task": run.task,
         "item_id": run.item.id,
+        "item_hash": run.item.content_hash,
         "method": run.method.label,
         "settings_hash": run.method.settings_hash,
         "kind": run.method.config.method,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from safe_local.errors import SafeLocalError
-from safe_local.evaluation.data import TASKS, read_items, task_file, task_items
+from safe_local.evaluation.data import TASKS, read_items, task_file, task_items, user_items
 from safe_local.evaluation.prompts import build_prompt
 
 
@@ -21,6 +21,8 @@ def test_tasks_have_the_published_item_counts_and_are_cached():
         items = task_items(name)
         assert len(items) == count == TASKS[name].count
         assert len({i.id for i in items}) == count  # ARC's one-row-per-choice duplicates are gone
+        # No content hash: the keys of results stored before items had one stay valid.
+        assert {i.content_hash for i in items} == {""}
         lines = task_file(name).read_text(encoding="utf-8").splitlines()
         assert len(lines) == count
     assert read_items(task_file("arc-challenge")) == task_items("arc-challenge")
@@ -66,6 +68,45 @@ def test_user_files_in_both_formats(tmp_path):
     a, b = read_items(path)
     assert (a.id, a.answer, a.choices) == ("1", "4", ())
     assert (b.id, b.answer, b.choices) == ("q2", "B", ("red", "blue"))
+
+
+def test_a_users_items_are_told_apart_by_content_not_by_file_or_id(tmp_path):
+    rows = [{"question": "2+2?", "answer": 4},
+            {"question": "Sky colour?", "choices": ["red", "blue"], "answer": 1}]
+    edits = [{"question": "2+3?"}, {"answer": 5}, {"choices": ["red", "blue", "green"]}, {"answer": 0}]
+
+    def hashes(name: str, rows: list[dict]) -> list[str]:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return [i.content_hash for i in user_items(path)]
+
+    first = hashes("a.jsonl", rows)
+    assert all(first) and len(set(first)) == 2
+    assert hashes("b.jsonl", [rows[0] | {"id": "x", "answer": "4"}, rows[1]]) == first
+    for index, edit in zip((0, 0, 1, 1), edits):
+        changed = hashes("c.jsonl", [r | edit if i == index else r for i, r in enumerate(rows)])
+        assert changed[index] != first[index] and changed[1 - index] == first[1 - index]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b'{"question": "a", "answer": 1}\n{"question": "caf\xe9", "answer": 2}\n', "mine.jsonl:2: not UTF-8 text"),
+        ('{"question": "a", "answer": 1}\n'.encode("utf-16"), "mine.jsonl:1: not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_a_one_line_error_naming_the_line(tmp_path, data, message):
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(SafeLocalError) as info:
+        read_items(path)
+    assert message in str(info.value) and "save the file as UTF-8" in str(info.value)
+
+
+def test_a_utf8_byte_order_mark_is_no_error(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes('\ufeff{"question": "Café?", "answer": 1}\n'.encode("utf-8"))
+    assert [(i.id, i.question) for i in read_items(path)] == [("1", "Café?")]
 
 
 @pytest.mark.parametrize(

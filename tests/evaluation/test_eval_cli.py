@@ -106,6 +106,69 @@ def test_users_multiple_choice_file(tmp_path, capsys):
     assert "| smollm2-135m | 2 | " in capsys.readouterr().out
 
 
+def _write(path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _eval_json(data, out, capsys) -> tuple[dict, str]:
+    """Run eval on a data file; the JSON summary and stderr."""
+    assert main(["eval", "--data", str(data), "--models", "smollm2-135m", "--max-tokens", "4", "--out", str(out),
+                 *THREADS, "--json"]) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def test_an_edited_data_file_reruns_only_its_changed_items_and_reports_them_as_they_are(tmp_path, capsys):
+    data, out = tmp_path / "mine.jsonl", tmp_path / "out"
+    first = [{"question": "What is 2+3?", "answer": 5}, {"question": "What is 10-4?", "answer": "6"},
+             {"question": "What is 3*3?", "answer": 9}]
+    _write(data, first)
+    _eval_json(data, out, capsys)
+
+    _write(data, [first[0], {"question": "What is 9+9?", "answer": 18}, first[2]])
+    summary, err = _eval_json(data, out, capsys)
+    assert "resuming: 2 of 3 results already in" in err
+    records = read_records(out / "results.jsonl")
+    assert [(r["item_id"], r["gold"]) for r in records] == [("1", "5"), ("2", "6"), ("3", "9"), ("2", "18")]
+    assert "leaves out 1 of the results" in err
+    assert [m["n"] for m in summary["methods"]] == [3]
+    assert "| smollm2-135m | 3 | " in (out / "report.md").read_text(encoding="utf-8")
+    assert main(["eval", "report", "--out", str(out), "--json"]) == 0  # the version run last counts
+    assert [m["n"] for m in json.loads(capsys.readouterr().out)["methods"]] == [3]
+
+    _write(data, [first[0], {"question": "What is 9+9?", "answer": 18}])  # the third item removed
+    summary, err = _eval_json(data, out, capsys)
+    assert "resuming: 2 of 2" in err and "leaves out 2 of the results" in err
+    assert [m["n"] for m in summary["methods"]] == [2]
+    assert "| smollm2-135m | 2 | " in (out / "report.md").read_text(encoding="utf-8")
+
+    _write(data, first)  # back as it was: every result is still there
+    summary, err = _eval_json(data, out, capsys)
+    assert "resuming: 3 of 3" in err and [m["n"] for m in summary["methods"]] == [3]
+    assert len(read_records(out / "results.jsonl")) == 4
+
+
+def test_two_data_files_of_one_name_share_only_identical_items(tmp_path, capsys):
+    out = tmp_path / "out"
+    same = {"question": "What is 2+3?", "answer": 5}
+    _write(tmp_path / "a" / "data.jsonl", [same, {"question": "What is 10-4?", "answer": 6}])
+    _write(tmp_path / "b" / "data.jsonl", [same, {"question": "What is 7+7?", "answer": 14}])
+    _eval_json(tmp_path / "a" / "data.jsonl", out, capsys)
+    summary, err = _eval_json(tmp_path / "b" / "data.jsonl", out, capsys)
+    assert "resuming: 1 of 2" in err
+    assert [r["gold"] for r in read_records(out / "results.jsonl")] == ["5", "6", "14"]
+    assert [m["n"] for m in summary["methods"]] == [2]
+
+
+def test_a_data_file_that_is_not_utf8_is_a_one_line_error(tmp_path, capsys):
+    data = tmp_path / "bad.jsonl"
+    data.write_bytes(b'\xff\xfe{"q"}\n')
+    assert main(["eval", "--data", str(data), "--models", "smollm2-135m"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"safe-local: error: {data}:1: not UTF-8 text; save the file as UTF-8\n"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -118,7 +181,9 @@ def test_users_multiple_choice_file(tmp_path, capsys):
         (["eval", "--task", "gsm8k", "--methods", "vote"], "unknown method 'vote'"),
         (["eval", "--task", "gsm8k", "--models", "smollm2-135m", "--methods", "unite"], "needs at least 2 models"),
         (["eval", "--task", "gsm8k", "--weights", "1,2"], "bad weights"),
-        (["eval", "report", "--out", "/nonexistent/eval"], "no results in /nonexistent/eval/results.jsonl"),
+        # The hint is a command that runs: it says what to evaluate.
+        (["eval", "report", "--out", "/nonexistent/eval"], "no results in /nonexistent/eval/results.jsonl: "
+         "run an evaluation there first, e.g. safe-local eval --task gsm8k:10 --out /nonexistent/eval"),
     ],
 )
 def test_bad_input_is_a_one_line_error(args, message, capsys):

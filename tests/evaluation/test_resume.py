@@ -1,4 +1,8 @@
-"""Resuming: an interrupted `safe-local eval` keeps what it finished and the rerun does only the rest."""
+"""Resuming: an interrupted `safe-local eval` keeps what it finished and the rerun does only the rest.
+
+Results are found again by item, content included: an edited item of a user's file runs again
+and only the results of the items as they are now count.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,11 @@ import time
 from pathlib import Path
 
 from safe_local.cli import main
-from safe_local.evaluation.results import ResultLog, read_records, record_key
+from safe_local.engine import GenerationConfig
+from safe_local.evaluation.data import Item
+from safe_local.evaluation.methods import parse_methods
+from safe_local.evaluation.results import ResultLog, current, read_records, record_key
+from safe_local.evaluation.runner import plan_runs
 
 # SmolLM2 alone, the fastest model. The interrupt comes as soon as the second result is on disk,
 # while the third item (its prompt alone takes longer than the polling interval) is running.
@@ -56,10 +64,39 @@ def test_a_record_torn_by_a_crash_is_dropped_and_appending_continues(tmp_path):
                     encoding="utf-8")
     assert read_records(path) == whole
     with ResultLog(path) as log:
-        assert log.done == {("t", "0", "m", "h"), ("t", "1", "m", "h")}
+        assert log.done == {("t", "0", "", "m", "h"), ("t", "1", "", "m", "h")}
         log.append({"task": "t", "item_id": "2", "method": "m", "settings_hash": "h"})
     assert [r["item_id"] for r in read_records(path)] == ["0", "1", "2"]
     assert path.read_text(encoding="utf-8").count("\n") == 3
+
+
+def test_results_stored_before_items_had_hashes_still_count_for_the_built_in_tasks(tmp_path):
+    method = parse_methods("single:0", ["smollm2-135m"], GenerationConfig())[0]
+    built_in, edited = Item("0", "q", "1"), Item("0", "q", "1", content_hash="abc")
+    path = tmp_path / "results.jsonl"
+    # The key fields of a record as the code wrote it before: no "item_hash".
+    path.write_text(json.dumps({"task": "gsm8k", "item_id": "0", "method": method.label,
+                                "settings_hash": method.settings_hash}) + "\n", encoding="utf-8")
+    with ResultLog(path) as log:
+        assert plan_runs([("gsm8k", [built_in])], [method])[0].key in log.done
+        assert plan_runs([("gsm8k", [edited])], [method])[0].key not in log.done  # a user's item runs again
+
+
+def _versions(task: str, *versions: tuple[str, str]) -> list[dict]:
+    return [{"task": task, "item_id": item_id, "item_hash": h, "method": "m", "settings_hash": "s"}
+            for item_id, h in versions]
+
+
+def test_reports_count_the_items_as_they_are_now():
+    records = [*_versions("mine", ("1", "a"), ("2", "b"), ("3", "c"), ("2", "b2")),
+               *_versions("other", ("1", "x"), ("2", "z"), ("1", "y")), *_versions("gsm8k", ("0", ""))]
+    now = [Item("1", "q", "1", content_hash="a"), Item("2", "q", "1", content_hash="b")]  # 2 edited back, 3 gone
+    kept = current(records, {"mine": now})
+    assert [(r["task"], r["item_id"], r["item_hash"]) for r in kept] == [
+        ("mine", "1", "a"), ("mine", "2", "b"), ("other", "2", "z"), ("other", "1", "y"), ("gsm8k", "0", "")]
+    # Without the items at hand (`eval report`): the version of each item run last.
+    assert [(r["item_id"], r["item_hash"]) for r in current(records, {}) if r["task"] == "mine"] == [
+        ("1", "a"), ("3", "c"), ("2", "b2")]
 
 
 def _append_many(path: str, worker: int, count: int) -> None:
