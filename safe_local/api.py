@@ -158,11 +158,9 @@ def _resolve_all(specs: Sequence[str]) -> list[Path]:
         try:
             paths.append(resolve_model(spec))
         except NotDownloaded as e:
-            missing.append(e.spec)
-    if len(missing) == 1:
-        raise NotDownloaded(missing[0])
+            missing += e.specs
     if missing:
-        raise SafeLocalError(f"{', '.join(missing)} are not downloaded yet: run: safe-local pull {' '.join(missing)}")
+        raise NotDownloaded(missing)
     return paths
 
 

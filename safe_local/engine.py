@@ -149,12 +149,11 @@ class GenerationConfig:
             raise SafeLocalError(f"top-p must be in (0, 1], got {self.top_p}")
         if self.top_k < 1:
             raise SafeLocalError(f"top-k must be at least 1, got {self.top_k}")
-        if self.method == "single":  # one model answers; weights do not apply
-            return
-        try:
-            normalize_weights(self.weights, k)
-        except ValueError as e:
-            raise SafeLocalError(f"bad weights: {e}") from None
+        if self.method != "single":  # one model answers alone: weights do not apply
+            try:
+                normalize_weights(self.weights, k)
+            except ValueError as e:
+                raise SafeLocalError(f"bad weights: {e}") from None
 
 
 class Engine:

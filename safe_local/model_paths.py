@@ -29,11 +29,12 @@ __all__ = ["NotDownloaded", "resolve_model"]
 
 
 class NotDownloaded(SafeLocalError):
-    """A Hub model that is known but not in the local cache yet (`spec` says which)."""
+    """Hub models that are known but not in the local cache yet (`specs` says which)."""
 
-    def __init__(self, spec: str):
-        super().__init__(f"{spec} is not downloaded yet: run: safe-local pull {spec}")
-        self.spec = spec
+    def __init__(self, specs: list[str]):
+        verb = "is" if len(specs) == 1 else "are"
+        super().__init__(f"{', '.join(specs)} {verb} not downloaded yet: run: safe-local pull {' '.join(specs)}")
+        self.specs = specs
 
 GGUF_MAGIC = b"GGUF"
 
@@ -52,7 +53,7 @@ def resolve_model(spec: str) -> Path:
     if ref is not None:
         found = cached_path(ref)
         if found is None:
-            raise NotDownloaded(spec)
+            raise NotDownloaded([spec])
         return found
     path = Path(spec).expanduser()
     if not (looks_like_path(spec) or (spec and path.exists())):

@@ -4,7 +4,8 @@
 conversation in the history, takes its defaults from GenerationConfig (tui.catalog lays a
 preset's options and the user's `[chat]` table over them), and turns into the keyword options
 of `Ensemble.stream`. Checking the values against an ensemble goes through the engine's own
-GenerationConfig.validate, so the rules live in one place. The model files themselves are resolved by the API/store, not here.
+GenerationConfig.validate, so the rules live in one place. The model files themselves are
+resolved by the API/store, not here.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ class LoadOptions:
     n_gpu_layers: int = -1  # offload everything when llama.cpp was built with Metal/CUDA
 
     def __post_init__(self) -> None:
-        for what, value in (("context length", self.n_ctx), ("number of threads", 1 if self.n_threads is None else self.n_threads)):
+        threads = 1 if self.n_threads is None else self.n_threads  # None: every core, always valid
+        for what, value in (("context length", self.n_ctx), ("number of threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SafeLocalError(f"the {what} must be a whole number, at least 1; got {value!r}")
 

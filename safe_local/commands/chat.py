@@ -9,6 +9,7 @@ app itself lives in `tui/`.
 from __future__ import annotations
 
 import argparse
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,10 +51,8 @@ def check_choice(args: argparse.Namespace) -> None:
     if args.models or args.preset:
         specs, _ = select_ensemble(args.models, args.preset)
         for spec in specs:
-            try:
+            with suppress(NotDownloaded):
                 resolve_model(spec)
-            except NotDownloaded:
-                pass
 
 
 def chat_command(args: argparse.Namespace) -> int:
