@@ -94,7 +94,7 @@ def eval_command(args: argparse.Namespace) -> int:
         return 0
 
     sources = _sources(args)
-    tasks = [(name, _window(items, args.offset, limit)) for name, items, limit in sources]
+    tasks = [(name, _window(name, items, args.offset, limit)) for name, items, limit in sources]
     specs, preset_options = select_ensemble(args.models, args.preset)
     flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
     # A flag overrides the preset's value of the same option.
@@ -107,6 +107,11 @@ def eval_command(args: argparse.Namespace) -> int:
     for method in methods:
         method.config.validate(len(specs))  # every bad flag fails before anything loads
     runs = plan_runs(tasks, methods, args.shard)
+    if not runs:  # only a shard can be empty: every task has an item
+        k, n = args.shard
+        most = max(len(items) for _, items in tasks)
+        raise SafeLocalError(f"--shard {k + 1}/{n} gets no items: no task has more than {most}; "
+                             f"use at most {most} shards")
     with ResultLog(results) as log:
         interrupted = _run(args, specs, runs, log)
     planned = {run.key for run in runs}
@@ -124,7 +129,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def _shard(text: str) -> tuple[int, int]:
     k, _, n = text.partition("/")
-    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+    if not (k.isdecimal() and n.isdecimal() and 1 <= int(k) <= int(n)):
         raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 1 <= K <= N, e.g. 1/2")
     return int(k) - 1, int(n)
 
@@ -140,24 +145,31 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, list["Item"], int | No
     """Each task to evaluate: its name, every item as it is now, and how many of them to run."""
     from safe_local.evaluation.data import task_items, user_items
 
-    if args.limit is not None and args.limit < 1 or args.offset < 0:
-        raise SafeLocalError("--limit must be at least 1 and --offset at least 0")
+    if args.limit is not None and args.limit < 1:
+        raise SafeLocalError(f"--limit must be at least 1, got {args.limit}")
+    if args.offset < 0:
+        raise SafeLocalError(f"--offset must be at least 0, got {args.offset}")
     if args.data is not None:
         return [(args.data.stem, user_items(args.data), args.limit)]
-    if not args.task:
+    specs = [s.strip() for s in (args.task or "").split(",") if s.strip()]
+    if not specs:
         raise SafeLocalError("say what to evaluate: --task gsm8k|math500|arc-challenge or --data FILE.jsonl")
-    sources = []
-    for spec in (s.strip() for s in args.task.split(",") if s.strip()):
-        name, _, limit = spec.partition(":")
-        if limit and not (limit.isdigit() and int(limit) > 0):
+    sources: list[tuple[str, list["Item"], int | None]] = []
+    for spec in specs:
+        name, colon, limit = spec.partition(":")
+        # isdecimal, not isdigit: int() rejects digits such as '²'.
+        if colon and not (limit.isdecimal() and int(limit) > 0):
             raise SafeLocalError(f"bad task {spec!r}: the limit after ':' must be a positive whole number")
+        if any(name == other for other, _, _ in sources):
+            # The same items twice would be run once but counted twice in the progress.
+            raise SafeLocalError(f"task {name!r} is given twice in --task; give each task once")
         sources.append((name, task_items(name), int(limit) if limit else args.limit))
     return sources
 
 
-def _window(items: list, offset: int, limit: int | None) -> list:
+def _window(name: str, items: list, offset: int, limit: int | None) -> list:
     if offset >= len(items):
-        raise SafeLocalError(f"--offset {offset} skips every item: there are {len(items)}")
+        raise SafeLocalError(f"--offset {offset} skips every item of {name}: it has {len(items)}")
     return items[offset:offset + limit] if limit is not None else items[offset:]
 
 

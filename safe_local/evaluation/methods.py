@@ -83,6 +83,6 @@ def _single_index(name: str, models: Sequence[str]) -> int | None:
     if name in models:
         return list(models).index(name)
     prefix, _, number = name.partition(":")
-    if prefix == "single" and number.isdigit() and int(number) < len(models):
+    if prefix == "single" and number.isdecimal() and int(number) < len(models):  # int() rejects "²"
         return int(number)
     return None

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from safe_local.api import Ensemble
 from safe_local.cli import main
 from safe_local.evaluation.answers import grade
 from safe_local.evaluation.data import task_items
@@ -176,7 +177,7 @@ def test_a_data_file_that_is_not_utf8_is_a_one_line_error(tmp_path, capsys):
         (["eval", "--task", "gsm8k:0"], "the limit after ':' must be a positive whole number"),
         (["eval", "--task", "gsm8k", "--limit", "0"], "--limit must be at least 1"),
         (["eval"], "say what to evaluate"),
-        (["eval", "--task", "math500", "--offset", "500"], "--offset 500 skips every item: there are 500"),
+        (["eval", "--task", "math500", "--offset", "500"], "--offset 500 skips every item of math500: it has 500"),
         (["eval", "--task", "gsm8k", "--data", "x.jsonl"], "not allowed with argument"),
         (["eval", "--task", "gsm8k", "--methods", "vote"], "unknown method 'vote'"),
         (["eval", "--task", "gsm8k", "--models", "smollm2-135m", "--methods", "unite"], "needs at least 2 models"),
@@ -190,6 +191,29 @@ def test_bad_input_is_a_one_line_error(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("safe-local: error: ") and message in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "gsm8k:"], "bad task 'gsm8k:': the limit after ':' must be a positive whole number"),
+        (["--task", " , "], "say what to evaluate"),
+        (["--task", "gsm8k:2,gsm8k:1"], "task 'gsm8k' is given twice in --task; give each task once"),
+        (["--task", "gsm8k:²"], "bad task 'gsm8k:²'"),  # a digit to isdigit(), not to int()
+        (["--task", "gsm8k:1", "--methods", "single:²"], "unknown method 'single:²'"),
+        (["--task", "gsm8k:1,math500:2", "--shard", "3/3"], "--shard 3/3 gets no items: no task has more than 2; "
+         "use at most 2 shards"),
+        (["--task", "gsm8k,math500", "--offset", "600"], "--offset 600 skips every item of math500: it has 500"),
+        (["--task", "gsm8k", "--offset", "-1"], "--offset must be at least 0, got -1"),
+    ],
+)
+def test_bad_input_fails_before_any_model_loads_or_file_is_written(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Ensemble, "load", lambda *_, **__: pytest.fail("the models were loaded"))
+    out = tmp_path / "out"
+    assert main(["eval", *args, "--models", "smollm2-135m", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("safe-local: error: ") and message in err
+    assert not out.exists()
 
 
 def test_fetch_extracts_the_three_tasks(tmp_path, monkeypatch, capsys):
