@@ -143,13 +143,18 @@ def _fetch() -> None:
 
 def _sources(args: argparse.Namespace) -> list[tuple[str, list["Item"], int | None]]:
     """Each task to evaluate: its name, every item as it is now, and how many of them to run."""
-    from safe_local.evaluation.data import task_items, user_items
+    from safe_local.evaluation.data import TASKS, task_items, user_items
 
     if args.limit is not None and args.limit < 1:
         raise SafeLocalError(f"--limit must be at least 1, got {args.limit}")
     if args.offset < 0:
         raise SafeLocalError(f"--offset must be at least 0, got {args.offset}")
     if args.data is not None:
+        # Results are keyed by task name: a file named like a built-in task would mix its
+        # results with that task's in one table.
+        if args.data.stem in TASKS:
+            raise SafeLocalError(f"--data {args.data}: {args.data.stem!r} is the name of a built-in task; "
+                                 "rename the file")
         return [(args.data.stem, user_items(args.data), args.limit)]
     specs = [s.strip() for s in (args.task or "").split(",") if s.strip()]
     if not specs:

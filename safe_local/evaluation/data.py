@@ -12,8 +12,8 @@ Each task is extracted once into `cache_dir()/eval/<task>.jsonl` (atomic write) 
 format below, and re-extracted only when that file's item count is wrong.
 
 User files (`--data FILE.jsonl`, UTF-8): one JSON object a line, `{"question", "answer"}` (a
-math or numeric answer) or `{"question", "choices": [...], "answer": index}` (multiple choice),
-with an optional `"id"` (default: the line number). A user's item carries a hash of its
+math or numeric answer, as text or a number) or `{"question", "choices": [...], "answer": index}`
+(multiple choice), with an optional `"id"` (text or a whole number; default: the line number). A user's item carries a hash of its
 question, choices and answer, so results stored for an edited item (or for another file of the
 same name) are told apart from those of the item as it is now; the built-in items carry none,
 their content being pinned by the package's hash. Left out: few-shot examples, other tasks and
@@ -172,9 +172,12 @@ def read_items(path: Path) -> list[Item]:
     items = list(_parse_lines(path, _read_lines(path)))
     if not items:
         raise SafeLocalError(f"{path} has no items: write one JSON object a line with \"question\" and \"answer\"")
-    ids = [i.id for i in items]
-    if len(set(ids)) != len(ids):
-        raise SafeLocalError(f"{path}: item ids are not unique; give each line a distinct \"id\"")
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise SafeLocalError(f"{path}: the id {item.id!r} is on two lines; give each line a distinct \"id\" "
+                                 "(a line without one has its line number)")
+        seen.add(item.id)
     return items
 
 
@@ -199,16 +202,30 @@ def _parse_lines(path: Path, lines: list[str]) -> Iterator[Item]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise SafeLocalError(f"{where}: not JSON ({e.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or "answer" not in obj:
-            raise SafeLocalError(f"{where}: want an object with \"question\" (text) and \"answer\"")
-        item_id = str(obj.get("id", number))
+        if not isinstance(obj, dict) or not _text(obj.get("question")) or "answer" not in obj:
+            raise SafeLocalError(f"{where}: want an object with \"question\" (non-empty text) and \"answer\"")
+        item_id = obj.get("id", number)
+        if not (_text(item_id) or _whole(item_id)):
+            raise SafeLocalError(f"{where}: \"id\" must be text or a whole number")
+        item_id = str(item_id)
         choices = obj.get("choices")
-        if choices is None:
-            yield Item(item_id, obj["question"], str(obj["answer"]))
-            continue
         answer = obj["answer"]
+        if choices is None:
+            # str() of null, true or a list would be a gold answer nothing can match.
+            if not (_text(answer) or _whole(answer) or isinstance(answer, float)):
+                raise SafeLocalError(f"{where}: \"answer\" must be the answer as text or a number, e.g. \"18\"")
+            yield Item(item_id, obj["question"], str(answer))
+            continue
         if not (isinstance(choices, list) and 2 <= len(choices) <= 26 and all(isinstance(c, str) for c in choices)):
             raise SafeLocalError(f"{where}: \"choices\" must be a list of 2 to 26 strings")
-        if not (isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(choices)):
+        if not (_whole(answer) and 0 <= answer < len(choices)):
             raise SafeLocalError(f"{where}: with \"choices\", \"answer\" must be the index of the right one (0 to {len(choices) - 1})")
         yield Item(item_id, obj["question"], chr(ord("A") + answer), tuple(choices))
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no number

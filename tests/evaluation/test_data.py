@@ -116,6 +116,13 @@ def test_a_utf8_byte_order_mark_is_no_error(tmp_path):
         ('{"answer": 3}', 'want an object with "question"'),
         ('{"question": "q", "choices": ["a", "b"], "answer": 2}', "index of the right one (0 to 1)"),
         ('{"question": "q", "choices": "ab", "answer": 0}', "list of 2 to 26 strings"),
+        # Each of these was once taken as a gold answer ("None", "", "[1, 2]", "True") nothing matches.
+        *(('{"question": "q", "answer": %s}' % answer, '"answer" must be the answer as text or a number')
+          for answer in ("null", '""', "[1, 2]", "true")),
+        ('{"question": " ", "answer": 1}', 'want an object with "question" (non-empty text)'),
+        ('{"id": null, "question": "q", "answer": 1}', '"id" must be text or a whole number'),
+        # A line without an id has its line number: "1" here.
+        ('{"question": "q", "answer": 1}\n{"id": 1, "question": "r", "answer": 2}', "the id '1' is on two lines"),
     ],
 )
 def test_bad_user_lines_are_one_line_errors(tmp_path, line, message):

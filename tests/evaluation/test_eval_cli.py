@@ -216,6 +216,15 @@ def test_bad_input_fails_before_any_model_loads_or_file_is_written(args, message
     assert not out.exists()
 
 
+def test_a_data_file_named_like_a_built_in_task_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Ensemble, "load", lambda *_, **__: pytest.fail("the models were loaded"))
+    data = tmp_path / "gsm8k.jsonl"
+    _write(data, [{"question": "What is 2+3?", "answer": 5}])
+    assert main(["eval", "--data", str(data), "--models", "smollm2-135m", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"safe-local: error: --data {data}: 'gsm8k' is the name of a built-in task; "
+                                       "rename the file\n")
+
+
 def test_fetch_extracts_the_three_tasks(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SAFE_LOCAL_HOME", str(tmp_path))
     assert main(["eval", "fetch"]) == 0
