@@ -84,6 +84,8 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         _fetch()
         return 0
+    if args.out.exists() and not args.out.is_dir():
+        raise SafeLocalError(f"--out {args.out} is a file: give a directory for {RESULTS_FILE} and the report")
     if args.action == "report":
         records = regrade(read_records(results))
         if not records:

@@ -60,13 +60,25 @@ def read_records(path: Path) -> list[dict]:
 def _records(path: Path) -> Iterator[dict]:
     try:
         with open(path, encoding="utf-8") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 if line.endswith("\n"):
-                    yield json.loads(line)
+                    yield _record(path, number, line)
     except FileNotFoundError:
         return
     except (OSError, ValueError) as e:
         raise SafeLocalError(f"cannot read results {path}: {e}") from None
+
+
+def _record(path: Path, number: int, line: str) -> dict:
+    """A line's record; a line that is none (another tool's file in --out) is a one-line error."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not (isinstance(record, dict) and all(k in record for k in ("task", "item_id", "method", "settings_hash"))):
+        raise SafeLocalError(f"{path}:{number} is not a safe-local eval result; give --out a directory of "
+                             "its own, or remove that line")
+    return record
 
 
 class ResultLog:

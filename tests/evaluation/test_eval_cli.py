@@ -225,6 +225,20 @@ def test_a_data_file_named_like_a_built_in_task_is_refused(tmp_path, monkeypatch
                                        "rename the file\n")
 
 
+@pytest.mark.parametrize("action", [[], ["report"]])
+def test_out_naming_a_file_or_another_tools_results_is_a_one_line_error(action, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x\n", encoding="utf-8")
+    run = ["--task", "gsm8k:1", "--models", "smollm2-135m"] if not action else []
+    assert main(["eval", *action, *run, "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == (f"safe-local: error: --out {afile} is a file: give a directory for "
+                                       "results.jsonl and the report\n")
+    _write(tmp_path / "other" / "results.jsonl", [{"name": "gsm8k", "acc": 0.5}])
+    assert main(["eval", *action, *run, "--out", str(tmp_path / "other")]) == 2
+    assert capsys.readouterr().err == (f"safe-local: error: {tmp_path}/other/results.jsonl:1 is not a safe-local "
+                                       "eval result; give --out a directory of its own, or remove that line\n")
+
+
 def test_fetch_extracts_the_three_tasks(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SAFE_LOCAL_HOME", str(tmp_path))
     assert main(["eval", "fetch"]) == 0

@@ -14,8 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from safe_local.cli import main
 from safe_local.engine import GenerationConfig
+from safe_local.errors import SafeLocalError
 from safe_local.evaluation.data import Item
 from safe_local.evaluation.methods import parse_methods
 from safe_local.evaluation.results import ResultLog, current, read_records, record_key
@@ -68,6 +71,16 @@ def test_a_record_torn_by_a_crash_is_dropped_and_appending_continues(tmp_path):
         log.append({"task": "t", "item_id": "2", "method": "m", "settings_hash": "h"})
     assert [r["item_id"] for r in read_records(path)] == ["0", "1", "2"]
     assert path.read_text(encoding="utf-8").count("\n") == 3
+
+
+@pytest.mark.parametrize("line", ["not json", "[1]", "{}", '{"task": "gsm8k", "acc": 0.5}'])
+def test_a_line_that_is_no_result_is_a_one_line_error_naming_it(tmp_path, line):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({"task": "t", "item_id": "0", "method": "m", "settings_hash": "h"}) + "\n" + line + "\n",
+                    encoding="utf-8")
+    with pytest.raises(SafeLocalError) as info:
+        read_records(path)
+    assert str(info.value) == f"{path}:2 is not a safe-local eval result; give --out a directory of its own, or remove that line"
 
 
 def test_results_stored_before_items_had_hashes_still_count_for_the_built_in_tasks(tmp_path):
