@@ -11,8 +11,10 @@ item finishes and the same command resumes an interrupted run; an item of a `--d
 since it ran runs again. `OUT/report.md` and the plots are rewritten at the end from the results
 of the items as they are now (see results.current), grading every stored reply again (so a
 better answer extraction applies to old results). `fetch` extracts the built-in tasks into the
-cache (`make install` runs it). The first Ctrl+C stops at the engine's next step (the item in
-progress is not saved; exit status 130); a second one interrupts at once. Generation is greedy.
+cache (`make install` runs it). `report` takes only --out and --json, `fetch` no options: an
+option they would ignore is an error. The first Ctrl+C stops at the engine's next step (the
+item in progress is not saved; exit status 130); a second one interrupts at once. Generation is
+greedy.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("eval-results"), help="results and report directory "
                    "(default ./eval-results)")
     p.add_argument("--json", action="store_true", help="print the per-method figures as one JSON object")
-    p.set_defaults(handler=eval_command)
+    # Every option's default, so `eval report` and `eval fetch` can refuse the options they would ignore.
+    p.set_defaults(handler=eval_command, defaults=vars(p.parse_args([])))
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -81,6 +84,8 @@ def eval_command(args: argparse.Namespace) -> int:
     from safe_local.store import select_ensemble
 
     results = args.out / RESULTS_FILE
+    if args.action:
+        _refuse_ignored_options(args)
     if args.action == "fetch":
         _fetch()
         return 0
@@ -134,6 +139,17 @@ def _shard(text: str) -> tuple[int, int]:
     if not (k.isdecimal() and n.isdecimal() and 1 <= int(k) <= int(n)):
         raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 1 <= K <= N, e.g. 1/2")
     return int(k) - 1, int(n)
+
+
+def _refuse_ignored_options(args: argparse.Namespace) -> None:
+    """`eval report` reads only --out and --json and `eval fetch` nothing: any other option is a mistake."""
+    allowed = {"action"} | ({"out", "json"} if args.action == "report" else set())
+    given = [f"--{name.replace('_', '-')}" for name, default in args.defaults.items()
+             if name not in allowed and getattr(args, name) != default]
+    if given:
+        takes = ("only --out and --json: it reports every result in --out" if args.action == "report"
+                 else "no options")
+        raise SafeLocalError(f"eval {args.action} does not take {', '.join(given)}; it takes {takes}")
 
 
 def _fetch() -> None:

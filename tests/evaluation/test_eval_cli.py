@@ -182,6 +182,10 @@ def test_a_data_file_that_is_not_utf8_is_a_one_line_error(tmp_path, capsys):
         (["eval", "--task", "gsm8k", "--methods", "vote"], "unknown method 'vote'"),
         (["eval", "--task", "gsm8k", "--models", "smollm2-135m", "--methods", "unite"], "needs at least 2 models"),
         (["eval", "--task", "gsm8k", "--weights", "1,2"], "bad weights"),
+        # Options the action would ignore (a report of gsm8k alone, say) are refused.
+        (["eval", "report", "--task", "gsm8k", "--limit", "5", "--out", "/nonexistent/eval"],
+         "eval report does not take --task, --limit; it takes only --out and --json"),
+        (["eval", "fetch", "--out", "x"], "eval fetch does not take --out; it takes no options"),
         # The hint is a command that runs: it says what to evaluate.
         (["eval", "report", "--out", "/nonexistent/eval"], "no results in /nonexistent/eval/results.jsonl: "
          "run an evaluation there first, e.g. safe-local eval --task gsm8k:10 --out /nonexistent/eval"),
