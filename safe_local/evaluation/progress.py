@@ -1,7 +1,8 @@
 """The progress line on stderr: runs done of the total, a bar, elapsed time and an ETA.
 
-On a terminal the line is redrawn in place; otherwise (a log file) one line is written per
-finished run, so a long unattended run leaves a readable trace. The ETA is the mean time of the
+On a terminal the line is redrawn in place, and drawn as soon as the runs start (the first
+answer can take minutes); otherwise (a log file) one line is written per finished run, so a
+long unattended run leaves a readable trace. The ETA is the mean time of the
 runs finished in this session times the runs left (resumed runs count as done but not in the
 mean). Left out: per-method ETAs and colours.
 """
@@ -29,17 +30,21 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.start = time.monotonic()
+        if self.tty:
+            self._draw(0.0, "–", "running")
 
     def advance(self, label: str) -> None:
         """One more run finished; label says which (task, item, method, correct or not)."""
         self.done += 1
         self.ran += 1
         elapsed = time.monotonic() - self.start
-        eta = elapsed / self.ran * (self.total - self.done)
+        self._draw(elapsed, format_duration(elapsed / self.ran * (self.total - self.done)), label)
+
+    def _draw(self, elapsed: float, eta: str, label: str) -> None:
         filled = round(_WIDTH * self.done / self.total) if self.total else _WIDTH
         line = (
             f"{self.done}/{self.total} [{'#' * filled}{'.' * (_WIDTH - filled)}] "
-            f"{format_duration(elapsed)} elapsed, ETA {format_duration(eta)}  {label}"
+            f"{format_duration(elapsed)} elapsed, ETA {eta}  {label}"
         )
         if self.tty:
             self.stream.write(f"\r\x1b[K{line}")
@@ -48,6 +53,6 @@ class Progress:
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.tty and self.ran:
+        if self.tty:
             self.stream.write("\n")
             self.stream.flush()
