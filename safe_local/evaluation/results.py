@@ -53,8 +53,13 @@ def current(records: list[dict], items_now: Mapping[str, Sequence[Item]]) -> lis
 
 
 def read_records(path: Path) -> list[dict]:
-    """Every whole record in a results file (a torn last line is skipped)."""
-    return list(_records(path))
+    """Every whole record in a results file, each key once (a torn last line is skipped)."""
+    records: dict[Key, dict] = {}
+    for record in _records(path):
+        # Two processes running the same item at once (one command started twice, or a plain
+        # rerun beside its shards) both store it: it counts once, as the one stored first.
+        records.setdefault(record_key(record), record)
+    return list(records.values())
 
 
 def _records(path: Path) -> Iterator[dict]:

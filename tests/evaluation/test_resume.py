@@ -112,6 +112,17 @@ def test_reports_count_the_items_as_they_are_now():
         ("1", "a"), ("3", "c"), ("2", "b2")]
 
 
+def test_a_result_stored_twice_by_two_processes_counts_once(tmp_path):
+    path = tmp_path / "results.jsonl"
+    # Two processes open the file before either has stored the item, then both run it.
+    with ResultLog(path) as first, ResultLog(path) as second:
+        first.append({"task": "t", "item_id": "0", "method": "m", "settings_hash": "h", "text": "first"})
+        second.append({"task": "t", "item_id": "0", "method": "m", "settings_hash": "h", "text": "second"})
+        second.append({"task": "t", "item_id": "1", "method": "m", "settings_hash": "h", "text": "other"})
+    assert path.read_text(encoding="utf-8").count("\n") == 3  # nothing written is lost
+    assert [(r["item_id"], r["text"]) for r in read_records(path)] == [("0", "first"), ("1", "other")]
+
+
 def _append_many(path: str, worker: int, count: int) -> None:
     with ResultLog(Path(path)) as log:
         for i in range(count):
