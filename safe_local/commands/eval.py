@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from safe_local.commands.run import float_list, model_list
 from safe_local.engine import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
+from safe_local.evaluation.methods import DEFAULT_CTX
 
 if TYPE_CHECKING:
     from safe_local.evaluation.data import Item
@@ -64,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-loops", action="store_const", const=True, default=None,
                    help="end an answer once it keeps repeating itself, instead of at --max-tokens; such "
                    "an answer is graded only on an answer it states (see docs/results.md)")
-    p.add_argument("--ctx", type=int, default=4096, help="context length per model (prompt + answer)")
+    p.add_argument("--ctx", type=int, default=DEFAULT_CTX, help=f"context length per model (prompt + answer; "
+                   f"default {DEFAULT_CTX})")
     p.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
     p.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
                    help="run only every N-th item from the K-th (1..N): N processes with the same "
@@ -110,7 +112,7 @@ def eval_command(args: argparse.Namespace) -> int:
            | {k: v for k, v in flags.items() if v is not None}),
         max_tokens=args.max_tokens, temperature=0.0,
     )
-    methods = parse_methods(args.methods, specs, base)
+    methods = parse_methods(args.methods, specs, base, args.ctx)
     for method in methods:
         method.config.validate(len(specs))  # every bad flag fails before anything loads
     runs = plan_runs(tasks, methods, args.shard)

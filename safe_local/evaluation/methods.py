@@ -6,7 +6,10 @@ model alone, `unite` (every-token UniTE), `gac` (GaC with its threshold), `safe-
 tables. The settings hash covers what changes an answer: the prompt version, the models used and
 the generation options that method reads; a single model's hash leaves out the ensemble-only
 options and the other models, so its results are reused across ensemble variants (weights,
-sharpening, chunk). Left out: sampling (evaluation is greedy) and which machine ran it.
+sharpening, chunk). A context other than the default 4096 tokens is in the hash too, since an
+answer can stop at a full context; the default is left out so results stored before --ctx was
+hashed stay valid (it holds every built-in prompt plus 2048 answer tokens). Left out: sampling
+(evaluation is greedy) and which machine ran it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ ENSEMBLES = {
 }
 # What a lone model's reply depends on; everything else in GenerationConfig is for ensembles.
 _SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop", "stop_loops")
+DEFAULT_CTX = 4096
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Method:
     label: str  # the row name in results and tables
     config: GenerationConfig
     models: tuple[str, ...]  # the models whose outputs it uses
+    n_ctx: int = DEFAULT_CTX  # context length per model
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -42,7 +47,8 @@ class Method:
         fields = asdict(self.config)
         if self.config.method == "single":
             fields = {k: fields[k] for k in _SINGLE_FIELDS}
-        return {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields}
+        settings = {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields}
+        return settings | ({"n_ctx": self.n_ctx} if self.n_ctx != DEFAULT_CTX else {})
 
     @property
     def settings_hash(self) -> str:
@@ -55,12 +61,13 @@ def method_names(models: Sequence[str]) -> list[str]:
     return [f"single:{i}" for i in range(len(models))] + (list(ENSEMBLES) if len(models) > 1 else [])
 
 
-def parse_methods(text: str | None, models: Sequence[str], base: GenerationConfig) -> list[Method]:
+def parse_methods(text: str | None, models: Sequence[str], base: GenerationConfig,
+                  n_ctx: int = DEFAULT_CTX) -> list[Method]:
     """The methods named in `text` (None: all), each with its GenerationConfig built on `base`."""
     names = [n.strip() for n in text.split(",") if n.strip()] if text else method_names(models)
     methods: dict[str, Method] = {}
     for name in names:
-        method = _method(name, models, base)
+        method = replace(_method(name, models, base), n_ctx=n_ctx)
         methods.setdefault(method.label, method)
     if not methods:
         raise SafeLocalError("--methods is empty: use single:<i>, a model name, unite, gac, safe-unite or safe-gac")

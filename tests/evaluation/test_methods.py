@@ -43,3 +43,14 @@ def test_settings_hash_changes_with_what_changes_an_answer():
     for method in ("unite", "gac", "safe-unite", "safe-gac"):
         assert len({plain[method], weighted[method], shorter[method], reordered[method]}) == 4
     assert len(set(plain.values())) == 7
+
+
+def test_a_context_other_than_the_default_is_in_the_hash():
+    # An answer can stop at a full context, so one run with a short --ctx must not be reused by
+    # another; the default stays out so results stored before the context was hashed stay valid.
+    default = {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE)}
+    short = {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE, n_ctx=1024)}
+    assert default == {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE, n_ctx=4096)}
+    assert all(default[label] != short[label] for label in default)
+    main_run = parse_methods("safe-unite", TRIO, replace(BASE, stop_loops=True))[0]
+    assert main_run.settings_hash == "d41c9246d4fe"  # as stored for it in docs/eval/results.jsonl
