@@ -1,7 +1,8 @@
 """The final answer of a reply, normalized, and whether it matches the gold answer.
 
 Math replies: the last non-empty `\\boxed{...}` (nested braces allowed; an empty one is the
-prompt echoed back), else "the answer is ...", else the last number. Answers are compared after
+prompt echoed back), else "the answer is ..." (to the end of its sentence, or the last side of
+the display-math block that follows), else the last number. Answers are compared after
 LaTeX normalization (\\dfrac, \\left/\\right, \\text{}, units, degrees, $, %, thousands
 separators, spaces, trailing .0) and, when both sides are numbers or plain fractions, numerically.
 Multiple-choice replies: the letter of the last "The answer is (X)" (an option or not: "(E)" of
@@ -19,7 +20,9 @@ import re
 from dataclasses import dataclass
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_ANSWER_IS = re.compile(r"(?:final answer|answer) is\s*:?\s*(.+)", re.IGNORECASE)
+# The answer runs to the end of its line, or is a display-math block ("is:\n\\[ 5 \\]").
+_ANSWER_IS = re.compile(r"(?:final answer|answer) is\s*:?\s*(\\\[[\s\S]*?\\\]|\$\$[\s\S]*?\$\$|.+)", re.IGNORECASE)
+_DISPLAY = re.compile(r"\\\[([\s\S]*)\\\]|\$\$([\s\S]*)\$\$")
 # Commas only as thousands separators; a trailing π stays on ("5π" is no 5).
 _NUMBER = re.compile(r"(?:-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+)(?:\s*(?:π|\\pi\b))?")
 _PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -56,8 +59,11 @@ def extract_math_answer(text: str, finished: bool = True) -> str | None:
         return boxed
     stated = _ANSWER_IS.findall(text)
     if stated:
-        # The answer ends with its sentence: "is $1430. Let's check" -> "$1430".
-        answer = re.split(r"\.\s", stated[-1])[0].strip().rstrip(".").strip()
+        display = _DISPLAY.fullmatch(stated[-1])
+        if display:  # "\\[ x = 2.8 \\text{ liters} \\]": the last side of the equation
+            answer = "".join(g for g in display.groups() if g).split("=")[-1].strip()
+        else:  # the answer ends with its sentence: "is $1430. Let's check" -> "$1430"
+            answer = re.split(r"\.\s", stated[-1])[0].strip().rstrip(".").strip()
         numbers = _NUMBER.findall(answer)
         # "The answer is 18 dollars." -> 18; a formula such as "$\frac{1}{2}$" is kept whole.
         if answer and not ("\\" in answer or "$" in answer) and numbers:

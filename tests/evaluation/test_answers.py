@@ -68,6 +68,9 @@ def test_last_boxed_handles_nested_braces(text, boxed):
         (r"The answer is $\frac{1}{2}$.", r"$\frac{1}{2}$"),
         ("The final answer is $3.5. Let's check it in Python.", "$3.5"),  # the sentence ends the answer
         ("so the height is 5π cm", "5π"),  # 5π is no 5
+        ("The final answer is:\n\\[ 5 \\]\n\nLet's confirm", "5"),
+        ("The final answer is:\n\n\\[\n\\text{Left} = 1.4 + 1.4 = 2.8 \\text{ liters}\n\\]", r"2.8 \text{ liters}"),
+        ("the answer is\n$$\nx = \\frac{1}{2}\n$$", r"\frac{1}{2}"),
         (r"The answer is 12 \pi.", r"12 \pi"),
         ("She has 3 apples, then 5, so 8 in all", "8"),
         ("#### 1,600", "1,600"),
