@@ -4,14 +4,18 @@ Records are grouped by (task, method, settings hash); a method run with two diff
 in one results file gives two rows, the later ones labelled with their hash. E/T and tokens/s
 are pooled over items (total ensembled / total tokens, total tokens / total seconds), so long
 answers weigh more, as they do in wall-clock time. Speed is also given relative to the drafter
-alone (the single-model row of the model that drafted the ensembles). Left out: significance
-tests between methods.
+alone (the single-model row of the model that drafted the ensembles), item by item: the median,
+over the items both ran, of the method's tokens/s over the drafter's on the same item. An item's
+methods run back to back, so the pairing cancels what drifts over a run of hours (other load on
+a shared machine), and the median ignores the odd item whose clock ran on while its process was
+paused. Left out: significance tests between methods.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from statistics import median
 
 Z95 = 1.959964
 
@@ -30,7 +34,7 @@ class MethodSummary:
     ensemble_rate: float  # E/T
     mean_tokens: float
     tokens_per_s: float
-    speed_vs_drafter: float | None  # tokens/s over the drafter's alone (None: no drafter row)
+    speed_vs_drafter: float | None  # median per-item tokens/s over the drafter's alone (None: no drafter row)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,10 +56,10 @@ def summarize(records: list[dict]) -> list[MethodSummary]:
     for r in records:
         groups.setdefault((r["task"], r["method"], r["settings_hash"]), []).append(r)
     labels = _labels(list(groups))
-    rows = [_summary(key, labels[key], rs) for key, rs in groups.items()]
-    for task in dict.fromkeys(r.task for r in rows):
-        _set_relative_speed([r for r in rows if r.task == task], records)
-    return rows
+    rows = {key: _summary(key, labels[key], rs) for key, rs in groups.items()}
+    for task in dict.fromkeys(key[0] for key in groups):
+        _set_relative_speed({key: rs for key, rs in groups.items() if key[0] == task}, rows)
+    return list(rows.values())
 
 
 def _labels(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
@@ -84,13 +88,22 @@ def _summary(key: tuple[str, str, str], label: str, records: list[dict]) -> Meth
     )
 
 
-def _set_relative_speed(rows: list[MethodSummary], records: list[dict]) -> None:
-    drafters = [r["drafter"] for r in records if r["task"] == rows[0].task and r["kind"] != "single"]
+def _set_relative_speed(groups: dict[tuple[str, str, str], list[dict]],
+                        rows: dict[tuple[str, str, str], MethodSummary]) -> None:
+    """Each row's speed relative to the drafter alone, on one task's groups of records."""
+    drafters = [r["drafter"] for records in groups.values() for r in records if r["kind"] != "single"]
     if not drafters:
         return
     drafter = max(set(drafters), key=drafters.count)
-    alone = next((r for r in rows if r.kind == "single" and r.method == drafter), None)
-    if alone is None or alone.tokens_per_s == 0:
+    alone = next((key for key in groups if rows[key].kind == "single" and rows[key].method == drafter), None)
+    if alone is None:
         return
-    for row in rows:
-        row.speed_vs_drafter = row.tokens_per_s / alone.tokens_per_s
+    drafter_speed = {r["item_id"]: _speed(r) for r in groups[alone] if _speed(r)}
+    for key, records in groups.items():
+        ratios = [_speed(r) / drafter_speed[r["item_id"]] for r in records if r["item_id"] in drafter_speed]
+        if ratios:
+            rows[key].speed_vs_drafter = median(ratios)
+
+
+def _speed(record: dict) -> float:
+    return record["tokens"] / record["seconds"] if record["seconds"] > 0 else 0.0

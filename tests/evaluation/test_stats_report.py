@@ -39,7 +39,7 @@ def test_summaries_pool_items_and_compare_with_the_drafter():
     qwen, safe = rows["gsm8k", "qwen"], rows["gsm8k", "safe-unite"]
     assert (qwen.n, qwen.correct, qwen.accuracy, qwen.tokens_per_s) == (2, 1, 0.5, 50.0)
     assert safe.ensemble_rate == pytest.approx(12 / 160) and safe.mean_tokens == 80
-    assert safe.speed_vs_drafter == pytest.approx((160 / 6) / 50)
+    assert safe.speed_vs_drafter == pytest.approx((25 / 50 + 30 / 50) / 2)  # paired by item
     assert rows["gsm8k", "smol"].speed_vs_drafter == pytest.approx(2.0)
     # Another setting of the same method is its own row, labelled with its hash.
     other = rows["gsm8k", "safe-unite [bbbbbb]"]
@@ -47,12 +47,21 @@ def test_summaries_pool_items_and_compare_with_the_drafter():
     assert rows["math500", "unite"].speed_vs_drafter is None  # its drafter never ran alone
 
 
+def test_speed_vs_drafter_pairs_items_and_ignores_one_whose_clock_ran_on():
+    # Item 3's drafter run was paused for 100 s: pooled tokens/s would put the ensemble at
+    # 17× the drafter; item by item it runs at half the drafter's speed on every item.
+    records = [_record("gsm8k", "qwen", "single", True, 100, 0, s, item=i) for i, s in (("1", 1.0), ("2", 1.0), ("3", 101.0))]
+    records += [_record("gsm8k", "gac", "gac", True, 100, 5, 2.0, item=i) for i in ("1", "2", "3", "4")]
+    gac = next(r for r in summarize(records) if r.method == "gac")
+    assert gac.speed_vs_drafter == pytest.approx(0.5)
+
+
 def test_report_has_a_table_per_task_and_the_plots(tmp_path):
     path = write_report(RECORDS, tmp_path)
     text = path.read_text(encoding="utf-8")
     assert "## gsm8k" in text and "## math500" in text
     assert "| qwen | 2 | 50.0% (9.5%–90.5%) | 0.0% | 100 | 50.0 | 1.00× |" in text
-    assert "| safe-unite | 2 | 100.0% " in text and "| 7.5% | 80 | 26.7 | 0.53× |" in text
+    assert "| safe-unite | 2 | 100.0% " in text and "| 7.5% | 80 | 26.7 | 0.55× |" in text
     assert "Models: qwen, smol (drafter first) · max tokens 64 · greedy" in text
     for name in ("gsm8k-accuracy.png", "gsm8k-accuracy-vs-et.png", "gsm8k-speed.png",
                  "math500-accuracy.png", "math500-accuracy-vs-et.png"):
