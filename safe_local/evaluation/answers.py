@@ -6,11 +6,13 @@ the display-math block that follows), else the last number. Answers are compared
 LaTeX normalization (\\dfrac, \\left/\\right, \\text{}, units, degrees, $, %, thousands
 separators, spaces, trailing .0) and, when both sides are numbers or plain fractions, numerically.
 Multiple-choice replies: the letter of the last "The answer is (X)" (an option or not: "(E)" of
-four is a wrong answer), else a boxed letter, else the last "(X)" naming an option. The last-number and last-"(X)" fallbacks apply only to replies that finished: one
-cut off at the token limit or stopped in a loop is credited only for an answer it states, since
-whichever number a loop happens to end on is no answer (a reply that echoes the question would
-otherwise score whenever the question's last number is the answer). Left out: symbolic equivalence (sympy-style: `2x+2` vs `2(x+1)` count as
-different) and matching a choice's text instead of its letter.
+four is a wrong answer), else a boxed letter, else the last "(X)" naming an option. The
+last-number and last-"(X)" fallbacks apply only to replies that finished: one cut off at the
+token limit or stopped in a loop is credited only for an answer it states, since whichever
+number a loop happens to end on is no answer (a reply that echoes the question would otherwise
+score whenever the question's last number is the answer). Left out: symbolic equivalence
+(sympy-style: `2x+2` vs `2(x+1)` count as different) and matching a choice's text instead of
+its letter.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import re
 from dataclasses import dataclass
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# The answer runs to the end of its line, or is a display-math block ("is:\n\\[ 5 \\]").
-_ANSWER_IS = re.compile(r"(?:final answer|answer) is\s*:?\s*(\\\[[\s\S]*?\\\]|\$\$[\s\S]*?\$\$|.+)", re.IGNORECASE)
-_DISPLAY = re.compile(r"\\\[([\s\S]*)\\\]|\$\$([\s\S]*)\$\$")
+# The answer is a display-math block ("is:\n\\[ 5 \\]", groups 1-2) or runs to the end of its line (group 3).
+_ANSWER_IS = re.compile(r"(?:final answer|answer) is\s*:?\s*(?:\\\[([\s\S]*?)\\\]|\$\$([\s\S]*?)\$\$|(.+))",
+                        re.IGNORECASE)
 # Commas only as thousands separators; a trailing π stays on ("5π" is no 5).
 _NUMBER = re.compile(r"(?:-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+)(?:\s*(?:π|\\pi\b))?")
 _PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -59,11 +61,11 @@ def extract_math_answer(text: str, finished: bool = True) -> str | None:
         return boxed
     stated = _ANSWER_IS.findall(text)
     if stated:
-        display = _DISPLAY.fullmatch(stated[-1])
-        if display:  # "\\[ x = 2.8 \\text{ liters} \\]": the last side of the equation
-            answer = "".join(g for g in display.groups() if g).split("=")[-1].strip()
-        else:  # the answer ends with its sentence: "is $1430. Let's check" -> "$1430"
-            answer = re.split(r"\.\s", stated[-1])[0].strip().rstrip(".").strip()
+        bracketed, dollars, line = stated[-1]
+        if line:  # the answer ends with its sentence: "is $1430. Let's check" -> "$1430"
+            answer = re.split(r"\.\s", line)[0].strip().rstrip(".").strip()
+        else:  # "\\[ x = 2.8 \\text{ liters} \\]": the last side of the equation
+            answer = (bracketed or dollars).split("=")[-1].strip()
         numbers = _NUMBER.findall(answer)
         # "The answer is 18 dollars." -> 18; a formula such as "$\frac{1}{2}$" is kept whole.
         if answer and not ("\\" in answer or "$" in answer) and numbers:
