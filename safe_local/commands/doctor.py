@@ -1,0 +1,112 @@
+"""`safe-local doctor`: is this machine ready, and if not, what is the one thing to do.
+
+Prints the llama.cpp build (version, compiled features) against the instruction sets this CPU
+offers, the threads a model uses, where files live, the models found with their sizes, and the
+result of a tiny real decode of each offline model (batches of 64, 6 and 1 tokens) run in a
+child process, so a build that crashes is reported in one line with its fix instead of taking
+the command down. Exit status 0 when everything passed, 1 otherwise. `--json` prints one object.
+
+Left out on purpose: fixing anything (the messages name `make rebuild-llama` or the model
+commands), and decoding Hub models unless asked with --models (they can be large).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+
+from safe_local import cpu_features, diagnostics, store
+from safe_local.commands.run import model_list
+from safe_local.commands.store import path_rows
+from safe_local.model_paths import resolve_model
+from safe_local.offline_models import offline_model_names
+from safe_local.store.memory import format_bytes
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    doctor = sub.add_parser("doctor", help="check the llama.cpp build, the CPU and the models with a real decode")
+    doctor.add_argument("--models", "-m", type=model_list,
+                        help="models to test-decode (default: the offline models on this machine)")
+    doctor.add_argument("--no-decode", action="store_true", help="skip the test decodes")
+    doctor.add_argument("--threads", type=int, default=None, help="threads for the test decodes (default: all cores)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor.set_defaults(handler=doctor_command)
+
+
+def _cpu() -> dict:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo", errors="replace"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return {"model": name, "machine": platform.machine(), "system": platform.system(),
+            "cores_usable": usable, "threads_per_model": usable,
+            "instruction_sets": cpu_features.offered()}
+
+
+def _decode_targets(args: argparse.Namespace, local: list[store.LocalModel]) -> list[tuple[str, object]]:
+    if args.models:
+        return [(spec, resolve_model(spec)) for spec in args.models]
+    offline = set(offline_model_names())
+    return [(m.name, m.file) for m in local if m.name in offline]
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    emit = (lambda *_: None) if args.json else (lambda text="": print(text, flush=True))
+    cpu = _cpu()
+    emit(f"CPU          {cpu['model']} ({cpu['machine']}, {cpu['cores_usable']} cores usable; "
+         f"a model uses {cpu['threads_per_model']} threads)")
+    emit(f"offers       {' '.join(cpu['instruction_sets']) or '(no flags to read on this system)'}")
+
+    llama = diagnostics.llama_info()
+    checks = [llama]
+    if llama.ok:
+        emit(f"llama.cpp    {llama.message}: {llama.details['system_info']}")
+        build = diagnostics.check_build(llama.details["system_info"])
+        checks.append(build)
+        emit(f"build        {'ok' if build.ok else 'PROBLEM'}: {build.message}")
+    else:
+        emit(f"llama.cpp    PROBLEM: {llama.message}")
+
+    rows = path_rows()
+    emit()
+    for label, path in rows:
+        emit(f"{label + ':':<30} {path}")
+
+    local = store.list_local()
+    emit()
+    emit(f"models       {len(local)} on this machine" + (":" if local else " (run `make models`)"))
+    for m in local:
+        emit(f"  {m.name:<40} {format_bytes(m.size):>9}  {m.source}")
+
+    decodes = []
+    if not args.no_decode and llama.ok:
+        emit()
+        for name, path in _decode_targets(args, local):
+            result = diagnostics.check_decode(name, path, threads=args.threads)
+            decodes.append(result)
+            emit(f"decode       {name}: {'ok' if result.ok else 'PROBLEM'}: {result.message}")
+    ok = all(c.ok for c in checks + decodes)
+    if args.json:
+        print(json.dumps({
+            "ok": ok, "cpu": cpu,
+            "llama": llama.to_json(),
+            "build": checks[1].to_json() if len(checks) > 1 else None,
+            "paths": {label: str(path) for label, path in rows},
+            "models": [{"name": m.name, "file": str(m.file), "size": m.size, "source": m.source} for m in local],
+            "decode": [d.to_json() for d in decodes],
+        }, indent=2))
+    else:
+        emit()
+        emit("all checks passed" if ok else f"some checks failed: see PROBLEM above ({diagnostics.REBUILD} "
+             "rebuilds llama.cpp for this machine)")
+    return 0 if ok else 1

@@ -1,0 +1,32 @@
+"""`safe-local doctor` as a user runs it: a real subprocess, real decodes of the offline models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from safe_local import cpu_features
+
+
+def test_doctor_json_reports_build_models_and_decodes():
+    done = subprocess.run([sys.executable, "-m", "safe_local", "doctor", "--json"], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["build"]["ok"]
+    assert report["cpu"]["instruction_sets"] == cpu_features.offered()
+    names = {m["name"] for m in report["models"]}
+    assert {"qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"} <= names
+    assert all(m["size"] > 50_000_000 for m in report["models"] if m["source"] == "pypi")
+    assert {d["name"] for d in report["decode"]} == {"qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"}
+    assert all(d["ok"] for d in report["decode"])
+    assert "cache" in report["paths"] and "config file" in report["paths"]
+
+
+def test_doctor_text_names_each_check():
+    done = subprocess.run([sys.executable, "-m", "safe_local", "doctor", "--no-decode"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label in ("CPU ", "offers ", "llama.cpp ", "build        ok", "models ", "all checks passed"):
+        assert label in done.stdout, label
