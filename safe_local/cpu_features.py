@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -132,15 +133,23 @@ int main(int argc, char **argv) {
 """
 
 
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def kernel_flags(cpuinfo: str | None = None) -> frozenset[str]:
     """The CPU flags the running kernel lists (first processor of /proc/cpuinfo); empty elsewhere."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            return frozenset()
-    match = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.MULTILINE)
+    match = re.search(r"^flags\s*:\s*(.*)$", _cpuinfo() if cpuinfo is None else cpuinfo, re.MULTILINE)
     return frozenset(match.group(1).split()) if match else frozenset()
+
+
+def model_name() -> str:
+    """The CPU's marketing name where /proc/cpuinfo has one, else what the platform module says."""
+    match = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
+    return match.group(1).strip() if match else (platform.processor() or platform.machine())
 
 
 def is_x86_linux() -> bool:
@@ -189,7 +198,7 @@ class Decision:
         return self.listed and self.works
 
 
-def decide(flags: frozenset[str] | None = None, run_probe=probe) -> list[Decision]:
+def decide(flags: frozenset[str] | None = None, run_probe: Callable[[Feature], bool] = probe) -> list[Decision]:
     """One decision per ggml option: listed by the kernel, and proven by a probe."""
     flags = kernel_flags() if flags is None else flags
     decisions, proven = [], {}

@@ -45,9 +45,12 @@ def _death(returncode: int) -> str:
         return ("died with SIGILL (illegal instruction): llama.cpp was built for instructions this CPU "
                 f"or its kernel does not execute; rebuild it for this machine: {REBUILD}")
     if returncode < 0:
-        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else -returncode
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
         return f"died with {name} inside llama.cpp; rebuild it for this machine ({REBUILD}) and run doctor again"
-    return f"exited with status {returncode}"
+    return f"exited with status {returncode}" if returncode else "printed no result"
 
 
 def _probe_command(*args: str) -> list[str]:
@@ -67,7 +70,7 @@ def run_child(command: Sequence[str], timeout: float) -> tuple[dict | None, str 
             output = json.loads(lines[-1])
         except json.JSONDecodeError:
             output = None
-    if done.returncode < 0 or (output is None and done.returncode != 0):
+    if done.returncode < 0 or output is None:
         tail = done.stderr.strip().splitlines()[-1:] if done.stderr.strip() else []
         reason = _death(done.returncode)
         return output, reason + (f" (last words: {tail[0][:200]})" if tail and done.returncode > 0 else "")
@@ -110,7 +113,7 @@ def check_decode(name: str, path: Path, batches: Sequence[int] = DEFAULT_BATCHES
     sizes = "/".join(str(b) for b in batches)
     if failure:
         return Check(name, False, f"decoding batches of {sizes} tokens {failure}", result or {})
-    assert result is not None
+    assert result is not None  # run_child reports a missing result as a failure
     speed = ", ".join(f"{b['tokens']} tok {1000 * b['seconds']:.0f} ms" for b in result["batches"])
     if not result["ok"]:
         return Check(name, False, f"decoding batches of {sizes} tokens gives logits that disagree across batch sizes "

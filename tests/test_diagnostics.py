@@ -51,3 +51,10 @@ def test_a_child_killed_by_sigill_becomes_one_line_with_the_fix():
 def test_a_child_that_hangs_is_stopped():
     output, failure = diagnostics.run_child([sys.executable, "-c", "import time; time.sleep(60)"], timeout=1)
     assert output is None and "did not finish within 1 s" in failure
+
+
+def test_a_child_that_prints_nothing_or_fails_is_a_failure():
+    output, failure = diagnostics.run_child([sys.executable, "-c", "pass"], timeout=60)
+    assert output is None and failure == "printed no result"
+    output, failure = diagnostics.run_child([sys.executable, "-c", "raise SystemExit('no model file')"], timeout=60)
+    assert output is None and failure.startswith("exited with status 1") and "no model file" in failure

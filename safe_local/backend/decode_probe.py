@@ -34,10 +34,10 @@ TEXT = ("The quick brown fox jumps over the lazy dog. 17 × 23 = 391. def f(x): 
 def _info() -> dict:
     import llama_cpp
 
-    from safe_local.backend.llama import _init_backend
+    from safe_local.backend.llama import LoadOptions, _init_backend
 
     _init_backend()
-    return {"llama_cpp_python": llama_cpp.__version__,
+    return {"llama_cpp_python": llama_cpp.__version__, "threads": LoadOptions().threads(),
             "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()}
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
+from pathlib import Path
 
 from safe_local import cpu_features, diagnostics, store
 from safe_local.commands.run import model_list
@@ -36,41 +36,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cpu() -> dict:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo", errors="replace"):
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
-    return {"model": name, "machine": platform.machine(), "system": platform.system(),
-            "cores_usable": usable, "threads_per_model": usable,
+    return {"model": cpu_features.model_name(), "machine": platform.machine(), "system": platform.system(),
             "instruction_sets": cpu_features.offered()}
 
 
-def _decode_targets(args: argparse.Namespace, local: list[store.LocalModel]) -> list[tuple[str, object]]:
-    if args.models:
-        return [(spec, resolve_model(spec)) for spec in args.models]
+def _offline(local: list[store.LocalModel]) -> list[tuple[str, Path]]:
     offline = set(offline_model_names())
     return [(m.name, m.file) for m in local if m.name in offline]
 
 
 def doctor_command(args: argparse.Namespace) -> int:
     emit = (lambda *_: None) if args.json else (lambda text="": print(text, flush=True))
+    asked = [(spec, resolve_model(spec)) for spec in args.models or []]  # a bad name fails before any output
     cpu = _cpu()
-    emit(f"CPU          {cpu['model']} ({cpu['machine']}, {cpu['cores_usable']} cores usable; "
-         f"a model uses {cpu['threads_per_model']} threads)")
+    emit(f"CPU          {cpu['model']} ({cpu['machine']})")
     emit(f"offers       {' '.join(cpu['instruction_sets']) or '(no flags to read on this system)'}")
 
     llama = diagnostics.llama_info()
     checks = [llama]
     if llama.ok:
-        emit(f"llama.cpp    {llama.message}: {llama.details['system_info']}")
+        emit(f"llama.cpp    {llama.message}, {llama.details['threads']} threads per model: "
+             f"{llama.details['system_info']}")
         build = diagnostics.check_build(llama.details["system_info"])
         checks.append(build)
         emit(f"build        {'ok' if build.ok else 'PROBLEM'}: {build.message}")
@@ -91,7 +77,7 @@ def doctor_command(args: argparse.Namespace) -> int:
     decodes = []
     if not args.no_decode and llama.ok:
         emit()
-        for name, path in _decode_targets(args, local):
+        for name, path in asked or _offline(local):
             result = diagnostics.check_decode(name, path, threads=args.threads)
             decodes.append(result)
             emit(f"decode       {name}: {'ok' if result.ok else 'PROBLEM'}: {result.message}")

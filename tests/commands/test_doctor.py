@@ -15,6 +15,7 @@ def test_doctor_json_reports_build_models_and_decodes():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] and report["build"]["ok"]
+    assert report["llama"]["details"]["threads"] >= 1
     assert report["cpu"]["instruction_sets"] == cpu_features.offered()
     names = {m["name"] for m in report["models"]}
     assert {"qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"} <= names
@@ -30,3 +31,10 @@ def test_doctor_text_names_each_check():
     assert done.returncode == 0, done.stdout + done.stderr
     for label in ("CPU ", "offers ", "llama.cpp ", "build        ok", "models ", "all checks passed"):
         assert label in done.stdout, label
+
+
+def test_doctor_refuses_an_unknown_model_before_reporting():
+    done = subprocess.run([sys.executable, "-m", "safe_local", "doctor", "--models", "no-such-model"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "unknown model 'no-such-model'" in done.stderr
