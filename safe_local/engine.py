@@ -40,6 +40,7 @@ from safe_local.core import (
     candidate_positions,
     check,
     complete_utf8_len,
+    drafter_decides,
     normalize_weights,
     sample_token,
     sharpen,
@@ -398,6 +399,15 @@ class _Run:
         cands = candidate_positions(starts_d, v_ends, limit, zero_len=zero_len)
         n_draft = len(draft.ids)
         eos = bool(n_draft and dv.eog_mask[draft.ids[-1]])
+        # Exact early acceptance: where the drafter's weighted share alone passes C2, no verifier can
+        # change the decision, so those positions need no verifier row. A verifier asked for no row
+        # decodes nothing now; its cache catches up in one batch when a row is next needed.
+        checked = len(cands)
+        cands = np.array([j for j in cands if not drafter_decides(
+            _aligned_view(self.models[0], draft.logits[j], draft.ids[j])[0], self.weights, c.consensus_threshold)],
+            dtype=np.int64)
+        self.stats.checked += checked
+        self.stats.drafter_decided += checked - len(cands)
         if len(cands) == 0:
             return n_draft, [], eos
 

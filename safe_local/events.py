@@ -72,6 +72,8 @@ class GenerationStats:
     drafted: int = 0
     accepted: int = 0
     rejected: int = 0
+    checked: int = 0  # candidate positions (stable for every model) that SAFE checked for consensus
+    drafter_decided: int = 0  # of those, positions the drafter's weighted share alone passed (no verifier row)
     seconds: float = 0.0
     models: list[ModelStats] = field(default_factory=list)
 
@@ -117,6 +119,8 @@ class GenerationResult:
             "drafted": s.drafted,
             "accepted": s.accepted,
             "rejected": s.rejected,
+            "checked": s.checked,
+            "drafter_decided": s.drafter_decided,
             "seconds": s.seconds,
             "tokens_per_s": s.tokens_per_s,
             "per_model": [asdict(m) for m in s.models],

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from safe_local import engine as engine_module
 from safe_local.backend import LlamaModel, LoadOptions
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
@@ -231,3 +232,33 @@ def test_context_errors(offline_model_paths):
         long = engine.generate([{"role": "user", "content": "Count from 1 to 100, one number per line."}],
                                GenerationConfig(method="safe", max_tokens=500))
         assert long.stop_reason == "context" and "context" in long.message
+
+
+OPEN_ENDED = [
+    [{"role": "user", "content": "Write a short poem about the sea."}],
+    [{"role": "user", "content": "Explain recursion in two sentences."}],
+    [{"role": "user", "content": "Translate to French: the cat sleeps on the warm windowsill."}],
+]
+
+
+def _fresh_reply(trio, messages, config):
+    for m in trio.models:
+        m.reset()
+    events = list(trio.stream(messages, config))
+    return events[-1].result, [(e.offset, e.drafted, e.chosen) for e in events if isinstance(e, EnsembleEvent)]
+
+
+@pytest.mark.parametrize("messages", [QUESTION, SHORT] + OPEN_ENDED)
+def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
+    # With the drafter weighing 2/3 it decides every position where it is more than 75 % sure;
+    # switched off, every candidate asks the verifiers, whose caches then advance every chunk.
+    config = GenerationConfig(method="safe", weights=[4, 1, 1], max_tokens=64)
+    fast, fast_events = _fresh_reply(trio, messages, config)
+    monkeypatch.setattr(engine_module, "drafter_decides", lambda *args: False)
+    slow, slow_events = _fresh_reply(trio, messages, config)
+    assert fast.stats.drafter_decided > 0 and slow.stats.drafter_decided == 0
+    assert fast.text == slow.text
+    assert fast_events == slow_events  # the same positions ensembled, to the same strings
+    assert fast.stats.checked == slow.stats.checked
+    verifier_calls = [sum(m.decode_calls for m in r.stats.models[1:]) for r in (fast, slow)]
+    assert verifier_calls[0] <= verifier_calls[1]  # chunks decided by the drafter call no verifier

@@ -20,7 +20,7 @@ from .alignment import (
     oov_like,
     token_ends,
 )
-from .consensus import Consensus, check, normalize_weights
+from .consensus import Consensus, check, drafter_decides, normalize_weights
 from .ensemble import GacUnion, UnionDistribution, unite_union
 from .probs import softmax, top_indices
 from .sampling import draw, sample_token, top_p_filter
@@ -39,6 +39,7 @@ __all__ = [
     "Consensus",
     "normalize_weights",
     "check",
+    "drafter_decides",
     "softmax",
     "top_indices",
     "UnionDistribution",

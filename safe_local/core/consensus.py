@@ -7,6 +7,11 @@ offset) and p_m, the probability it gives that token. SAFE skips ensembling when
 With a greedy drafter either condition makes the drafted token the argmax of the weighted
 average distribution (paper Theorem 1), so skipping costs nothing.
 
+C2 can often be decided before any verifier is asked: every p_m is at least 0, so when the
+drafter's own weighted share w_0 p_0 already exceeds the threshold, the sum does too whatever
+the verifiers would say (`drafter_decides`). The engine then skips those positions' verifier
+logits, and a chunk decided this way costs the verifiers nothing.
+
 Left out on purpose: finding the aligned tokens and reading their probabilities (the engine
 does that with `alignment`), and the ensemble itself.
 """
@@ -67,3 +72,14 @@ def check(
         raise ValueError(f"expected {p.size - 1} verifier agreements, got {agrees.size}")
     c1 = bool(use_c1 and np.all(agrees))
     return Consensus(c1=c1, c2=float(w @ p))
+
+
+def drafter_decides(drafter_prob: float, weights: np.ndarray, threshold: float = 0.5) -> bool:
+    """True when C2 passes on the drafter's share alone: w_0 * p_0 > threshold.
+
+    Exact, not an approximation: `check` computes C2 as the sum of w_m p_m, and adding
+    non-negative terms never lowers a float sum, so `check(...).c2 > threshold` holds for any
+    verifier probabilities. With weights summing to 1 this needs w_0 > threshold: equal weights
+    never decide early, weights 4,1,1 decide wherever the drafter is more than 75 % sure.
+    """
+    return float(np.float64(weights[0]) * np.float64(drafter_prob)) > threshold

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from safe_local.core import Consensus, check, normalize_weights
+from safe_local.core import Consensus, check, drafter_decides, normalize_weights
 
 
 def test_normalize_weights():
@@ -71,3 +71,35 @@ def test_theorem1_passing_check_means_drafted_token_is_ensemble_argmax(case, use
     assume(c.passed)
     avg = w @ P
     assert avg[drafted] >= avg.max() - 1e-12
+
+
+def test_drafter_decides_hand_computed():
+    w411 = normalize_weights([4, 1, 1], 3)  # the drafter weighs 2/3
+    assert drafter_decides(0.76, w411) and not drafter_decides(0.75, w411)  # 2/3 * 0.75 = 0.5 is not > 1/2
+    assert not drafter_decides(1.0, normalize_weights([2, 1, 1], 3))  # 1/2 * 1 never exceeds 1/2
+    assert not drafter_decides(1.0, normalize_weights(None, 2))
+    assert drafter_decides(0.9, normalize_weights([2, 1], 2), threshold=0.55)  # 2/3 * 0.9 = 0.6
+
+
+@given(
+    st.lists(st.floats(0.01, 10), min_size=2, max_size=5),
+    st.floats(0.0, 1.0),
+    st.floats(0.05, 0.95),
+    st.data(),
+)
+def test_drafter_decides_only_where_c2_passes_for_any_verifier(raw, p0, threshold, data):
+    w = normalize_weights(raw, len(raw))
+    assume(drafter_decides(p0, w, threshold))
+    verifiers = data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(raw) - 1, max_size=len(raw) - 1))
+    agrees = data.draw(st.lists(st.booleans(), min_size=len(raw) - 1, max_size=len(raw) - 1))
+    cons = check(np.array([p0, *verifiers]), np.array(agrees), w, use_c1=data.draw(st.booleans()))
+    assert cons.c2 > threshold  # the worst case, every verifier at 0, included
+
+
+@given(st.lists(st.floats(0.01, 10), min_size=2, max_size=5), st.floats(0.0, 1.0), st.floats(0.05, 0.95))
+def test_drafter_decides_whenever_zero_verifiers_would_pass(raw, p0, threshold):
+    # The converse: it misses no position the drafter alone decides (compared with check itself
+    # with every verifier at probability 0, the least the verifiers can add).
+    w = normalize_weights(raw, len(raw))
+    alone = check(np.array([p0] + [0.0] * (len(raw) - 1)), np.zeros(len(raw) - 1, bool), w).c2 > threshold
+    assert drafter_decides(p0, w, threshold) == alone
