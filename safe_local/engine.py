@@ -2,7 +2,8 @@
 
 Methods (all here, so they can be compared on the same prompts and models):
 - `single`: one model alone (the drafter unless `single_model` picks another).
-- `safe`: Generate-Verify-Ensemble. The drafter drafts `chunk` tokens; every verifier
+- `safe`: Generate-Verify-Ensemble. The drafter drafts `chunk` tokens (fixed, or adapting
+  between 2 and 16 with "auto", the default); every verifier
   re-tokenizes the continuation and scores it in one batch; the earliest position that is
   stable (a boundary for every model) and lacks consensus (neither C1 nor C2) is ensembled with
   the base method (`unite` top-k union or `gac` full union vocabulary) and sharpened; drafted
@@ -70,7 +71,10 @@ SHARPENING = ("none", "heuristic", "geometric")
 
 # The type each option's value must have. Checked before the ranges, so a "six" or a 2.5 from a
 # config file or a keyword gives a one-line error instead of a TypeError deep in a generation.
-_WHOLE_NUMBERS = ("chunk", "max_tokens", "top_k", "single_model")
+_WHOLE_NUMBERS = ("max_tokens", "top_k", "single_model")
+AUTO = "auto"
+# `chunk = "auto"`: SAFE's draft length adapts (see _ChunkLength).
+CHUNK_START, CHUNK_MIN, CHUNK_MAX = 5, 2, 16
 _NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold")
 _NAMES = ("method", "base", "sharpening")
 
@@ -87,7 +91,7 @@ def _is_number(value: object) -> bool:
 class GenerationConfig:
     method: str = "safe"
     base: str = "unite"  # base ensemble for `safe`
-    chunk: int = 5  # n, tokens drafted per cycle
+    chunk: int | str = AUTO  # n, tokens drafted per cycle, or "auto" (adapts between 2 and 16)
     max_tokens: int = 2048
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
@@ -108,6 +112,8 @@ class GenerationConfig:
 
     def check_types(self) -> None:
         """Raise SafeLocalError naming the first option whose value has the wrong type."""
+        if self.chunk != AUTO and not _is_whole(self.chunk):
+            raise SafeLocalError(f"chunk must be a whole number or \"auto\", got {self.chunk!r}")
         for name in _WHOLE_NUMBERS:
             if not _is_whole(getattr(self, name)):
                 raise SafeLocalError(f"{name} must be a whole number, got {getattr(self, name)!r}")
@@ -140,7 +146,7 @@ class GenerationConfig:
             raise SafeLocalError(f"method '{self.method}' needs at least 2 models, got {k}: add models or use method single")
         if not 0 <= self.single_model < k:
             raise SafeLocalError(f"single_model {self.single_model} is not one of the {k} loaded models")
-        if self.chunk < 1:
+        if self.chunk != AUTO and self.chunk < 1:
             raise SafeLocalError(f"chunk length must be at least 1, got {self.chunk}")
         if self.max_tokens < 1:
             raise SafeLocalError(f"max tokens must be at least 1, got {self.max_tokens}")
@@ -218,6 +224,29 @@ class _Stop(Exception):
 class _Drafted:
     ids: list[int] = field(default_factory=list)
     logits: list[np.ndarray] = field(default_factory=list)
+
+
+class _ChunkLength:
+    """SAFE's draft length: fixed, or adapting to how much of each chunk survives.
+
+    With "auto" it starts at the paper's 5, grows by 2 after a chunk kept whole (up to 16: easy
+    text, so verifier batches get larger and rarer) and halves after a chunk cut by an
+    ensemble (down to 2: fewer drafted tokens thrown away). The drafter's greedy tokens do not
+    depend on it; what can change is where chunks end, and with that which positions every
+    verifier's tokenization has a boundary at, and the batch shapes the verifiers score in.
+    """
+
+    def __init__(self, chunk: int | str):
+        self.auto = chunk == AUTO
+        self.n = CHUNK_START if self.auto else int(chunk)
+
+    def update(self, kept: int, drafted: int) -> None:
+        if not self.auto or drafted == 0:
+            return
+        if kept < drafted:
+            self.n = max(CHUNK_MIN, self.n // 2)
+        elif drafted == self.n:  # a chunk cut short by the token limit or the context says nothing
+            self.n = min(CHUNK_MAX, self.n + 2)
 
 
 class _Run:
@@ -346,12 +375,14 @@ class _Run:
         c = self.config
         dv = self.models[0].vocab
         prompt, gen = self.prompts[0], []
+        length = _ChunkLength(c.chunk)
         while len(gen) < c.max_tokens:
             self.check_cancel()
-            draft = self.draft(prompt, gen, min(c.chunk, c.max_tokens - len(gen)))
+            draft = self.draft(prompt, gen, min(length.n, c.max_tokens - len(gen)))
             self.stats.cycles += 1
             self.stats.drafted += len(draft.ids)
             kept, replacement, eos = self.verify(draft)
+            length.update(kept, len(draft.ids))
             self.stats.accepted += kept
             self.stats.rejected += len(draft.ids) - kept
             new = draft.ids[:kept]

@@ -100,7 +100,7 @@ def test_weights_and_bad_options(trio):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"chunk": "six"}, "chunk must be a whole number, got 'six'"),
+        ({"chunk": "six"}, "chunk must be a whole number or \"auto\", got 'six'"),
         ({"max_tokens": 2.5}, "max_tokens must be a whole number"),
         ({"single_model": 1.0}, "single_model must be a whole number"),
         ({"temperature": "hot"}, "temperature must be a number"),
@@ -262,3 +262,47 @@ def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
     assert fast.stats.checked == slow.stats.checked
     verifier_calls = [sum(m.decode_calls for m in r.stats.models[1:]) for r in (fast, slow)]
     assert verifier_calls[0] <= verifier_calls[1]  # chunks decided by the drafter call no verifier
+
+
+def test_chunk_length_policy():
+    fixed = engine_module._ChunkLength(7)
+    fixed.update(2, 7)
+    fixed.update(7, 7)
+    assert fixed.n == 7  # a number fixes it
+    auto = engine_module._ChunkLength("auto")
+    assert auto.n == 5  # the paper's n to start
+    seen = []
+    for _ in range(8):  # whole chunks kept: +2 each time, up to 16
+        auto.update(auto.n, auto.n)
+        seen.append(auto.n)
+    assert seen == [7, 9, 11, 13, 15, 16, 16, 16]
+    auto.update(3, 16)
+    assert auto.n == 8  # a cut chunk halves it
+    for _ in range(5):
+        auto.update(0, auto.n)
+    assert auto.n == 2  # never below 2
+    auto.update(1, 1)  # a chunk cut short by the token limit is no evidence
+    assert auto.n == 2
+
+
+def test_auto_chunks_grow_on_easy_text_and_keep_the_drafters_reply(trio):
+    never = dict(method="safe", max_tokens=96, consensus_threshold=-1.0)  # nothing is ensembled
+    fixed = trio.generate(QUESTION, GenerationConfig(chunk=5, **never))
+    auto = trio.generate(QUESTION, GenerationConfig(chunk="auto", **never))
+    single = trio.generate(QUESTION, GenerationConfig(method="single", max_tokens=96))
+    assert auto.text == fixed.text == single.text  # where chunks end changes no drafted token
+    assert auto.stats.cycles < fixed.stats.cycles  # every chunk is kept, so they grow
+    assert auto.stats.drafted / auto.stats.cycles > 5
+
+
+def test_auto_chunks_with_ensembling(trio):
+    result = trio.generate(QUESTION, GenerationConfig(method="safe", chunk="auto", weights=[4, 1, 1], max_tokens=96))
+    s = result.stats
+    assert result.text.strip() and s.tokens <= 96
+    assert s.accepted + s.rejected == s.drafted and s.checked >= s.drafter_decided
+
+
+@pytest.mark.parametrize("chunk", ["sometimes", 0, True])
+def test_bad_chunk_lengths_are_one_line_errors(trio, chunk):
+    with pytest.raises(SafeLocalError, match="chunk"):
+        trio.generate(SHORT, GenerationConfig(chunk=chunk, max_tokens=4))

@@ -31,7 +31,7 @@ class ChatSettings:
     preset: str | None = None
     method: str = _ENGINE.method
     base: str = _ENGINE.base
-    chunk: int = _ENGINE.chunk
+    chunk: int | str = _ENGINE.chunk  # a whole number or "auto"
     weights: list[float] | None = None
     sharpening: str = _ENGINE.sharpening
     temperature: float = _ENGINE.temperature

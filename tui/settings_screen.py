@@ -30,6 +30,10 @@ def _number(text: str, kind: Callable[[str], float], name: str, optional: bool =
         raise SafeLocalError(f"{name}: '{text}' is not a {'whole ' if kind is int else ''}number") from None
 
 
+def _chunk(text: str) -> int | str:
+    return "auto" if text.strip().lower() == "auto" else _number(text, int, "chunk")
+
+
 def _weights(text: str) -> list[float] | None:
     text = text.strip()
     return [_number(w, float, "weights") for w in text.split(",")] if text else None
@@ -52,7 +56,7 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
             with Grid(id="fields"):
                 yield from self._field("Method", Select([(m, m) for m in METHODS], value=s.method, allow_blank=False, id="method"))
                 yield from self._field("SAFE base", Select([(b, b) for b in BASES], value=s.base, allow_blank=False, id="base"))
-                yield from self._field("Chunk", Input(str(s.chunk), id="chunk", type="integer"))
+                yield from self._field("Chunk (or auto)", Input(str(s.chunk), id="chunk"))
                 yield from self._field("Weights", Input(",".join(f"{w:g}" for w in s.weights or []),
                                                         placeholder="equal (drafter first)", id="weights"))
                 yield from self._field("Sharpening", Select([(x, x) for x in SHARPENING], value=s.sharpening, allow_blank=False, id="sharpening"))
@@ -80,7 +84,7 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
             self.settings,
             method=value("method"),
             base=value("base"),
-            chunk=_number(value("chunk"), int, "chunk"),
+            chunk=_chunk(value("chunk")),
             weights=_weights(value("weights")),
             sharpening=value("sharpening"),
             temperature=_number(value("temperature"), float, "temperature"),

@@ -28,10 +28,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safe_local.commands.run import float_list, model_list
+from safe_local.commands.run import chunk_length, float_list, model_list
 from safe_local.engine import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import DEFAULT_CTX
+
+# Evaluation drafts the paper's fixed n = 5 unless told otherwise: the stored results are keyed
+# by it, and a fixed length keeps answers independent of the adaptive policy.
+EVAL_CHUNK = 5
 
 if TYPE_CHECKING:
     from safe_local.evaluation.data import Item
@@ -59,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", help="comma list of single:<i> or model names (each model alone), unite, gac, "
                    "safe-unite, safe-gac (default: all)")
     p.add_argument("--max-tokens", type=int, default=2048, help="limit per answer (default 2048, as in the paper)")
-    p.add_argument("--chunk", type=int, help=f"SAFE: tokens drafted per cycle (default {_DEFAULTS.chunk})")
+    p.add_argument("--chunk", type=chunk_length, help=f"SAFE: tokens drafted per cycle, or auto (default {EVAL_CHUNK}, "
+                   "the paper's n, which the recorded results used)")
     p.add_argument("--weights", type=float_list, help="per-model weights, drafter first, e.g. 2,1,1")
     p.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
     p.add_argument("--stop-loops", action="store_const", const=True, default=None,
@@ -108,7 +113,7 @@ def eval_command(args: argparse.Namespace) -> int:
     flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
     # A flag overrides the preset's value of the same option.
     base = GenerationConfig(
-        **({k: v for k, v in preset_options.items() if k not in _EVAL_OWNED}
+        **({"chunk": EVAL_CHUNK} | {k: v for k, v in preset_options.items() if k not in _EVAL_OWNED}
            | {k: v for k, v in flags.items() if v is not None}),
         max_tokens=args.max_tokens, temperature=0.0,
     )

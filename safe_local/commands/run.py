@@ -37,6 +37,16 @@ def model_list(text: str) -> list[str]:
     return models
 
 
+def chunk_length(text: str) -> int | str:
+    """argparse type for --chunk: a whole number of tokens or `auto`."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of tokens or auto") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="answer one prompt with an ensemble")
     run.add_argument("prompt", help="the prompt; - reads it from stdin")
@@ -47,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     # Generation flags default to None so a preset's options apply unless a flag is given.
     run.add_argument("--method", choices=METHODS, help=f"default {_DEFAULTS.method}")
     run.add_argument("--base", choices=BASES, help=f"base ensemble of safe (default {_DEFAULTS.base})")
-    run.add_argument("--chunk", type=int, help=f"tokens drafted per cycle, n (default {_DEFAULTS.chunk})")
+    run.add_argument("--chunk", type=chunk_length, help=f"tokens drafted per cycle, n, or auto (default {_DEFAULTS.chunk})")
     run.add_argument("--max-tokens", type=int, help=f"default {_DEFAULTS.max_tokens}")
     run.add_argument("--temperature", type=float, help="0 = greedy (the default)")
     run.add_argument("--top-p", type=float, help=f"default {_DEFAULTS.top_p}")

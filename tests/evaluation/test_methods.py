@@ -6,12 +6,13 @@ from dataclasses import replace
 
 import pytest
 
+from safe_local.commands.eval import EVAL_CHUNK
 from safe_local.engine import GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import parse_methods
 
 TRIO = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
-BASE = GenerationConfig(max_tokens=2048, temperature=0.0)
+BASE = GenerationConfig(max_tokens=2048, temperature=0.0, chunk=EVAL_CHUNK)  # as `safe-local eval` builds it
 
 
 def test_default_is_each_model_alone_then_the_four_ensembles():

@@ -109,10 +109,11 @@ def test_bad_user_entries_are_one_line_errors(text, message):
 
 
 @pytest.mark.parametrize("option, message", [
-    ('[presets.x.defaults]\nchunk = "six"', "chunk must be a whole number, got 'six'"),
+    ('[presets.x.defaults]\nchunk = "six"', "chunk must be a whole number or \"auto\", got 'six'"),
     ('[presets.x.defaults]\ntemperature = "hot"', "temperature must be a number, got 'hot'"),
     ('[presets.x.defaults]\nseed = "abc"', "seed must be a whole number, got 'abc'"),
-    ("[presets.x.defaults]\nchunk = 2.5", "chunk must be a whole number, got 2.5"),
+    ("[presets.x.defaults]\nchunk = 2.5", "chunk must be a whole number or \"auto\", got 2.5"),
+    ('[presets.x.defaults]\nchunk = "sometimes"', "chunk must be a whole number or \"auto\", got 'sometimes'"),
     ("[presets.x.defaults]\nmax_tokens = 2.5", "max_tokens must be a whole number, got 2.5"),
     ("method = 3", "method must be a name, got 3"),
     ('base = ["unite"]', r"base must be a name, got \['unite'\]"),
