@@ -16,11 +16,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Ensemble": "safe_local.api",
     "make_messages": "safe_local.api",
-    "BASES": "safe_local.engine",
-    "METHODS": "safe_local.engine",
-    "SHARPENING": "safe_local.engine",
+    "BASES": "safe_local.generation_config",
+    "METHODS": "safe_local.generation_config",
+    "SHARPENING": "safe_local.generation_config",
     "Engine": "safe_local.engine",
-    "GenerationConfig": "safe_local.engine",
+    "GenerationConfig": "safe_local.generation_config",
     "SafeLocalError": "safe_local.errors",
     "Done": "safe_local.events",
     "EnsembleEvent": "safe_local.events",
@@ -36,7 +36,8 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from safe_local.api import Ensemble, make_messages
-    from safe_local.engine import BASES, METHODS, SHARPENING, Engine, GenerationConfig
+    from safe_local.engine import Engine
+    from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
     from safe_local.errors import SafeLocalError
     from safe_local.events import (
         Done,

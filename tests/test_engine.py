@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from safe_local import engine as engine_module
+from safe_local.runs import safe as safe_run
 from safe_local.backend import LlamaModel, LoadOptions
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
@@ -254,7 +254,7 @@ def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
     # switched off, every candidate asks the verifiers, whose caches then advance every chunk.
     config = GenerationConfig(method="safe", weights=[4, 1, 1], max_tokens=64)
     fast, fast_events = _fresh_reply(trio, messages, config)
-    monkeypatch.setattr(engine_module, "drafter_decides", lambda *args: False)
+    monkeypatch.setattr(safe_run, "drafter_decides", lambda *args: False)
     slow, slow_events = _fresh_reply(trio, messages, config)
     assert fast.stats.drafter_decided > 0 and slow.stats.drafter_decided == 0
     assert fast.text == slow.text
@@ -265,11 +265,11 @@ def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
 
 
 def test_chunk_length_policy():
-    fixed = engine_module._ChunkLength(7)
+    fixed = safe_run.ChunkLength(7)
     fixed.update(2, 7)
     fixed.update(7, 7)
     assert fixed.n == 7  # a number fixes it
-    auto = engine_module._ChunkLength("auto")
+    auto = safe_run.ChunkLength("auto")
     assert auto.n == 5  # the paper's n to start
     seen = []
     for _ in range(8):  # whole chunks kept: +2 each time, up to 16

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safe_local.commands.run import chunk_length, float_list, model_list
-from safe_local.engine import SHARPENING, GenerationConfig
+from safe_local.generation_config import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import DEFAULT_CTX
 

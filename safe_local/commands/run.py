@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from safe_local.engine import BASES, METHODS, SHARPENING, GenerationConfig
+from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, TextDelta
 

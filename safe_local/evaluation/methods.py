@@ -19,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-from safe_local.engine import GenerationConfig
+from safe_local.generation_config import GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.prompts import PROMPT_VERSION
 

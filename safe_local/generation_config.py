@@ -1,0 +1,115 @@
+"""Generation options: what a call may ask of the engine, and the checks that keep bad values out.
+
+`GenerationConfig` holds every option of every method with its default; `check_types` and
+`validate` turn a wrong type or range (from a flag, a config file or a keyword) into a one-line
+SafeLocalError before any model is touched. Left out: running anything (safe_local.engine),
+and the user's config file (safe_local.config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from safe_local.core import normalize_weights
+from safe_local.errors import SafeLocalError
+
+METHODS = ("single", "safe", "unite", "gac")
+BASES = ("unite", "gac")
+SHARPENING = ("none", "heuristic", "geometric")
+
+
+# The type each option's value must have. Checked before the ranges, so a "six" or a 2.5 from a
+# config file or a keyword gives a one-line error instead of a TypeError deep in a generation.
+_WHOLE_NUMBERS = ("max_tokens", "top_k", "single_model")
+AUTO = "auto"
+# `chunk = "auto"`: SAFE's draft length adapts (see _ChunkLength).
+CHUNK_START, CHUNK_MIN, CHUNK_MAX = 5, 2, 16
+_NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold")
+_NAMES = ("method", "base", "sharpening")
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    method: str = "safe"
+    base: str = "unite"  # base ensemble for `safe`
+    chunk: int | str = AUTO  # n, tokens drafted per cycle, or "auto" (adapts between 2 and 16)
+    max_tokens: int = 2048
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int | None = None
+    weights: Sequence[float] | None = None  # per model, drafter first; None: equal
+    stop: Sequence[str] = ()
+    stop_loops: bool = False  # end the reply (stop reason "loop") once it repeats itself; see loop_guard
+    sharpening: str = "heuristic"
+    sharpen_lambda: float = 0.1
+    top_k: int = 10  # UniTE union size per model
+    consensus_threshold: float = 0.5  # C2 passes when the weighted mean exceeds this
+    gac_threshold: float = 0.5  # `gac`: ensemble when the drafter's max prob is below this
+    single_model: int = 0  # `single`: which model
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):  # one stop string (as llama.cpp and OpenAI read it), not its characters
+            object.__setattr__(self, "stop", (self.stop,))
+
+    def check_types(self) -> None:
+        """Raise SafeLocalError naming the first option whose value has the wrong type."""
+        if self.chunk != AUTO and not _is_whole(self.chunk):
+            raise SafeLocalError(f"chunk must be a whole number or \"auto\", got {self.chunk!r}")
+        for name in _WHOLE_NUMBERS:
+            if not _is_whole(getattr(self, name)):
+                raise SafeLocalError(f"{name} must be a whole number, got {getattr(self, name)!r}")
+        for name in _NUMBERS:
+            if not _is_number(getattr(self, name)):
+                raise SafeLocalError(f"{name} must be a number, got {getattr(self, name)!r}")
+        for name in _NAMES:
+            if not isinstance(getattr(self, name), str):
+                raise SafeLocalError(f"{name} must be a name, got {getattr(self, name)!r}")
+        if self.seed is not None and not _is_whole(self.seed):
+            raise SafeLocalError(f"seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.stop_loops, bool):
+            raise SafeLocalError(f"stop_loops must be true or false, got {self.stop_loops!r}")
+        if not isinstance(self.stop, (list, tuple)) or not all(isinstance(x, str) for x in self.stop):
+            raise SafeLocalError(f"stop must be a string or a list of strings, got {self.stop!r}")
+        if self.weights is not None and (
+            not isinstance(self.weights, (list, tuple, np.ndarray)) or not all(_is_number(w) for w in self.weights)
+        ):
+            raise SafeLocalError(f"weights must be a list of numbers, one per model (drafter first), got {self.weights!r}")
+
+    def validate(self, k: int) -> None:
+        self.check_types()
+        if self.method not in METHODS:
+            raise SafeLocalError(f"unknown method '{self.method}': use one of {', '.join(METHODS)}")
+        if self.base not in BASES:
+            raise SafeLocalError(f"unknown base '{self.base}': use unite or gac")
+        if self.sharpening not in SHARPENING:
+            raise SafeLocalError(f"unknown sharpening '{self.sharpening}': use one of {', '.join(SHARPENING)}")
+        if self.method != "single" and k < 2:
+            raise SafeLocalError(f"method '{self.method}' needs at least 2 models, got {k}: add models or use method single")
+        if not 0 <= self.single_model < k:
+            raise SafeLocalError(f"single_model {self.single_model} is not one of the {k} loaded models")
+        if self.chunk != AUTO and self.chunk < 1:
+            raise SafeLocalError(f"chunk length must be at least 1, got {self.chunk}")
+        if self.max_tokens < 1:
+            raise SafeLocalError(f"max tokens must be at least 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise SafeLocalError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise SafeLocalError(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 1:
+            raise SafeLocalError(f"top-k must be at least 1, got {self.top_k}")
+        if self.method != "single":  # one model answers alone: weights do not apply
+            try:
+                normalize_weights(self.weights, k)
+            except ValueError as e:
+                raise SafeLocalError(f"bad weights: {e}") from None

@@ -1,0 +1,204 @@
+"""`safe`: Generate, Verify, Ensemble (SAFE, arXiv 2510.15346).
+
+Each cycle the drafter drafts a chunk; every verifier re-tokenizes the continuation and scores
+it in one batch, but only at candidate positions (a boundary for every model) that the drafter
+does not decide alone; the earliest candidate without consensus (neither C1 nor C2) is
+ensembled with the base method and sharpened, and drafted tokens after a replaced one are
+discarded. Verifiers never get ensembled ids pushed in, and their caches lag until a row is
+needed. Left out: the shared steps (union, choice, events: safe_local.runs.base).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from safe_local.core import (
+    EOG_KEY,
+    aligned_indices,
+    candidate_positions,
+    check,
+    complete_utf8_len,
+    drafter_decides,
+    token_ends,
+)
+from safe_local.generation_config import AUTO, CHUNK_MAX, CHUNK_MIN, CHUNK_START
+from safe_local.runs.base import Run, Stop, aligned_view
+
+
+@dataclass
+class Drafted:
+    ids: list[int] = field(default_factory=list)
+    logits: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A drafted chunk laid out on the continuation's bytes, for every model."""
+
+    full: bytes  # the continuation with the chunk
+    limit: int  # bytes of `full` that end on a whole UTF-8 character
+    starts_d: np.ndarray  # byte offset where each drafted token starts
+    v_ids: list[list[int]]  # each verifier's tokens of full[:limit]
+    v_ends: list[np.ndarray]  # and where they end
+    candidates: np.ndarray  # drafted positions on a boundary of every model
+    eos: bool  # the chunk ends with the drafter's end of generation
+
+
+class ChunkLength:
+    """SAFE's draft length: fixed, or adapting to how much of each chunk survives.
+
+    With "auto" it starts at the paper's 5, grows by 2 after a chunk kept whole (up to 16: easy
+    text, so verifier batches get larger and rarer) and halves after a chunk cut by an
+    ensemble (down to 2: fewer drafted tokens thrown away). The drafter's greedy tokens do not
+    depend on it; what can change is where chunks end, and with that which positions every
+    verifier's tokenization has a boundary at, and the batch shapes the verifiers score in.
+    """
+
+    def __init__(self, chunk: int | str):
+        self.auto = chunk == AUTO
+        self.n = CHUNK_START if self.auto else int(chunk)
+
+    def update(self, kept: int, drafted: int) -> None:
+        if not self.auto or drafted == 0:
+            return
+        if kept < drafted:
+            self.n = max(CHUNK_MIN, self.n // 2)
+        elif drafted == self.n:  # a chunk cut short by the token limit or the context says nothing
+            self.n = min(CHUNK_MAX, self.n + 2)
+
+
+class SafeRun(Run):
+    def loop(self) -> Iterator[None]:
+        c = self.config
+        dv = self.models[0].vocab
+        prompt, gen = self.prompts[0], []
+        length = ChunkLength(c.chunk)
+        while len(gen) < c.max_tokens:
+            self.check_cancel()
+            draft = self.draft(prompt, gen, min(length.n, c.max_tokens - len(gen)))
+            self.stats.cycles += 1
+            self.stats.drafted += len(draft.ids)
+            kept, replacement, eos = self.verify(draft)
+            length.update(kept, len(draft.ids))
+            self.stats.accepted += kept
+            self.stats.rejected += len(draft.ids) - kept
+            new = draft.ids[:kept]
+            if eos:
+                new = [t for t in new if not dv.eog_mask[t]]
+            # A replacement string may be several drafter tokens: never pass max_tokens.
+            new = (new + replacement)[: c.max_tokens - len(gen)]
+            gen.extend(new)
+            self.stats.tokens = len(gen)
+            self.accept(self.data + b"".join(dv.pieces[t] for t in new))
+            if eos:
+                raise Stop("eos")
+            yield
+
+    def draft(self, prompt: list[int], gen: list[int], n: int) -> Drafted:
+        out = Drafted()
+        vocab = self.models[0].vocab
+        for _ in range(n):
+            target = prompt + gen + out.ids
+            if len(target) >= self.models[0].n_ctx:
+                if not out.ids:
+                    self.room(0, len(target))
+                break
+            logits = self.evaluate(0, target, [len(target) - 1])[0]
+            tok = self.sample(logits)
+            out.ids.append(tok)
+            out.logits.append(logits)
+            if vocab.eog_mask[tok] or self.cancel.is_set():
+                break
+        return out
+
+    def verify(self, draft: Drafted) -> tuple[int, list[int], bool]:
+        """Check the drafted chunk; return (drafted tokens kept, drafter ids to append, reply ended)."""
+        chunk = self.layout(draft)
+        cands = self.undecided(draft, chunk.candidates)
+        if len(cands) == 0:
+            return len(draft.ids), [], chunk.eos
+        rows, aligned = self.verifier_rows(chunk, cands)
+        return self.decide(draft, chunk, cands, rows, aligned)
+
+    def layout(self, draft: Drafted) -> "Chunk":
+        """Where the drafted tokens start, each verifier's tokenization, and the candidate positions."""
+        dv = self.models[0].vocab
+        base = len(self.data)
+        full = self.data + b"".join(dv.pieces[t] for t in draft.ids)
+        limit = complete_utf8_len(full)
+        ends_d = base + token_ends(dv.piece_len, draft.ids)
+        starts_d = np.concatenate(([base], ends_d[:-1])) if len(draft.ids) else ends_d
+        zero_len = dv.piece_len[draft.ids] == 0 if draft.ids else np.zeros(0, bool)
+        v_ids = [self.models[v].vocab.tokenize(full[:limit]) for v in range(1, len(self.models))]
+        v_ends = [token_ends(self.models[v].vocab.piece_len, ids) for v, ids in enumerate(v_ids, start=1)]
+        return Chunk(full, limit, starts_d, v_ids, v_ends,
+                     candidate_positions(starts_d, v_ends, limit, zero_len=zero_len),
+                     eos=bool(draft.ids and dv.eog_mask[draft.ids[-1]]))
+
+    def undecided(self, draft: Drafted, cands: np.ndarray) -> np.ndarray:
+        """The candidates the verifiers must see: exact early acceptance drops the rest.
+
+        Where the drafter's weighted share alone passes C2, no verifier can change the decision,
+        so those positions need no verifier row. A verifier asked for no row decodes nothing now;
+        its cache catches up in one batch when a row is next needed.
+        """
+        threshold = self.config.consensus_threshold
+        left = np.array([j for j in cands if not drafter_decides(
+            aligned_view(self.models[0], draft.logits[j], draft.ids[j])[0], self.weights, threshold)], dtype=np.int64)
+        self.stats.checked += len(cands)
+        self.stats.drafter_decided += len(cands) - len(left)
+        return left
+
+    def verifier_rows(self, chunk: "Chunk", cands: np.ndarray) -> tuple[list[list[np.ndarray]], list[list[int]]]:
+        """One batched pass per verifier, with logits only where a candidate's aligned token is predicted.
+
+        Returns, per verifier, the logits row and the aligned token id (-1: past its text) per candidate.
+        """
+        offsets = chunk.starts_d[cands]
+        v_rows, v_aligned = [], []
+        for v, (ids, ends) in enumerate(zip(chunk.v_ids, chunk.v_ends), start=1):
+            starts_v = ends - self.models[v].vocab.piece_len[ids] if len(ids) else ends
+            idx = aligned_indices(starts_v, offsets, chunk.limit)
+            assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
+            prompt_v = self.prompts[v]
+            positions = sorted(set(int(len(prompt_v) + i - 1) for i in idx))
+            self.room(v, positions[-1] + 1)
+            logits = self.evaluate(v, prompt_v + ids, positions)
+            row_of = {p: r for r, p in enumerate(positions)}
+            v_rows.append([logits[row_of[int(len(prompt_v) + i - 1)]] for i in idx])
+            v_aligned.append([int(ids[i]) if i < len(ids) else -1 for i in idx])
+        return v_rows, v_aligned
+
+    def decide(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
+               v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:
+        """C1/C2 at each candidate in order; the first without consensus is ensembled and may cut the chunk."""
+        c = self.config
+        dv = self.models[0].vocab
+        use_c1 = c.temperature == 0
+        for ci, j in enumerate(cands):
+            j = int(j)
+            logits = [draft.logits[j]] + [rows[ci] for rows in v_rows]
+            aligned = [draft.ids[j]] + [a[ci] for a in v_aligned]
+            views = [aligned_view(self.models[m], logits[m], aligned[m]) for m in range(len(self.models))]
+            probs = np.array([p for p, _ in views])
+            agrees = np.array([a for _, a in views[1:]])
+            cons = check(probs, agrees, self.weights, use_c1=use_c1)
+            if cons.c1 and use_c1 or cons.c2 > c.consensus_threshold:
+                continue
+            dist = self.union(logits)
+            chosen, sharpened, scores = self.choose(dist, drafted_key=dv.key(draft.ids[j]))
+            tokens = [dv.key(draft.ids[j])] + [
+                EOG_KEY if a < 0 else self.models[m].vocab.key(a) for m, a in enumerate(aligned) if m > 0
+            ]
+            self.report(int(chunk.starts_d[j]), chunk.full, tokens[0], dist, chosen, sharpened, scores, cons,
+                        tokens, views)
+            if chosen == dv.key(draft.ids[j]):
+                continue  # the ensemble confirmed the drafted token: the tokens after it stay valid
+            if chosen == EOG_KEY:
+                return j, [], True
+            own = dv.id_of(chosen)
+            return j, [own] if own is not None else dv.tokenize(chosen), False
+        return len(draft.ids), [], chunk.eos
