@@ -25,7 +25,7 @@ def test_load_keeps_the_presets_options_and_a_call_can_override_them(offline_mod
     with Ensemble.load(preset="tiny", n_ctx=512) as ens:
         assert ens.names == list(NAMES)
         assert ens.options == load_catalog().presets["tiny"].generation_options()
-        assert ens.options["weights"] == [2.0, 1.0, 1.0]
+        assert ens.options["weights"] == [4.0, 1.0, 1.0]
     with Ensemble.load(["smollm2-135m"], n_ctx=512) as alone:
         assert alone.options == {}  # a model list without a preset: the engine's defaults
     # Other models with a preset's options: its weights are one per model of the preset, so

@@ -73,7 +73,7 @@ def test_without_a_choice_the_chat_starts_on_the_default_presets_options(home, t
     # The default preset's weights, as `safe-local run` uses them, and its name, so a stored
     # conversation keeps tiny when the default preset changes later.
     assert (plain.defaults.preset, plain.defaults.models) == ("tiny", [])
-    assert plain.defaults.weights == [2.0, 1.0, 1.0] and plain.defaults.method == "safe"
+    assert plain.defaults.weights == [4.0, 1.0, 1.0] and plain.defaults.method == "safe"
     plain.history.close()
 
     (home / "config").mkdir()
@@ -92,7 +92,7 @@ def test_without_a_choice_the_chat_starts_on_the_default_presets_options(home, t
 
     # --preset wins over the [chat] table; models (given or in [chat]) take no preset's options.
     explicit = make_app(build_parser().parse_args(["chat", "--preset", "tiny", *db])).defaults
-    assert (explicit.preset, explicit.weights, explicit.chunk) == ("tiny", [2.0, 1.0, 1.0], 5)
+    assert (explicit.preset, explicit.weights, explicit.chunk) == ("tiny", [4.0, 1.0, 1.0], 5)
     (home / "config" / "config.toml").write_text('[chat]\npreset = "tiny"\nmodels = ["smollm2-135m"]\n')
     listed = make_app(build_parser().parse_args(["chat", *db])).defaults
     assert (listed.preset, listed.models, listed.weights, listed.method) == (None, ["smollm2-135m"], None, "single")
