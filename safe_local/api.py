@@ -137,6 +137,14 @@ class Ensemble:
         """The whole reply with its statistics. Options are GenerationConfig fields, over `options`."""
         return self.engine.generate(make_messages(prompt, system), self._config(options), cancel)
 
+    def catch_up(self, prompt: str | Sequence[Message], reply: str, *, system: str | None = None) -> None:
+        """After a SAFE reply to `prompt`, decode `reply` into the verifiers' lagging caches now.
+
+        Optional: the next turn would do it itself, in its first verification; a chat calls it
+        while the user reads the reply, so that turn starts sooner.
+        """
+        self.engine.catch_up(make_messages(prompt, system), reply)
+
     def _config(self, options: dict[str, Any]) -> GenerationConfig:
         return config_for(len(self.models), self.options, options)
 

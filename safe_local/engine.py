@@ -81,6 +81,20 @@ class Engine:
         finally:
             self._lock.release()
 
+    def catch_up(self, messages: Sequence[Message], reply: str) -> None:
+        """Bring every verifier's cache up to a finished reply, one batch each.
+
+        SAFE lets the verifiers lag behind the text (they decode only where a row is needed). A
+        chat calls this once a turn has ended, while the user reads, so the next turn's first
+        verification does not pay for the lag; a verifier already that far decodes nothing, and
+        one whose context the reply does not fit is left as it is (the next turn will say so).
+        """
+        with self._lock:
+            for model in self.models[1:]:
+                target = model.prompt_tokens(list(messages)) + model.tokenize(reply.encode("utf-8"))
+                if len(target) < model.n_ctx and model.cached_tokens != target:
+                    model.evaluate(target, [len(target) - 1])
+
     def generate(
         self,
         messages: Sequence[Message],

@@ -336,3 +336,21 @@ def test_cancel_with_lagging_verifiers_then_the_next_turn_is_as_from_fresh_cache
     for only, other in ((events[0], events[1]), (events[1], events[0])):
         for offset in only.keys() - other.keys():
             assert not only[offset].replaced and abs(only[offset].c2 - 0.5) < 0.05, only[offset]
+
+
+def test_catch_up_brings_lagging_verifiers_to_the_reply_in_one_call(trio):
+    config = GenerationConfig(method="safe", weights=[4, 1, 1], max_tokens=48)
+    for m in trio.models:
+        m.reset()
+    result = trio.generate(QUESTION, config)
+    behind = [m for m in trio.models[1:]
+              if m.cached_tokens != m.prompt_tokens(QUESTION) + m.tokenize(result.text.encode())]
+    assert behind, "with 4,1,1 some verifier lags behind the finished reply"
+    calls = [m.n_decoded for m in trio.models]
+    trio.catch_up(QUESTION, result.text)
+    for m in trio.models[1:]:
+        assert m.cached_tokens == m.prompt_tokens(QUESTION) + m.tokenize(result.text.encode()), m.name
+    assert trio.models[0].n_decoded == calls[0]  # the drafter is never touched
+    again = [m.n_decoded for m in trio.models]
+    trio.catch_up(QUESTION, result.text)
+    assert [m.n_decoded for m in trio.models] == again  # already up to date: nothing decoded

@@ -12,12 +12,13 @@ send waits for the stopped reply's thread, since the engine runs one generation 
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
 from textual import work
 
-from safe_local import EnsembleEvent, GenerationResult, SafeLocalError
+from safe_local import Ensemble, EnsembleEvent, GenerationResult, SafeLocalError
 from tui.composer import Composer
 from tui.ensembles import MEMORY_ERROR
 from tui.generation import stream_reply
@@ -101,6 +102,7 @@ class ReplyControl:
                 result = stream_reply(ensemble, reply.messages, reply.settings.stream_options(),
                                       reply.settings.system, reply.cancel, flush)
             self._from_worker(reply, self._on_done, reply, result)
+            self.catch_up(ensemble, reply, result)
         except SafeLocalError as e:
             self._from_worker(reply, self._on_failed, reply, str(e))
         except MemoryError:
@@ -109,6 +111,16 @@ class ReplyControl:
             self._from_worker(reply, self._on_failed, reply, f"{type(e).__name__}: {e}")
         finally:
             reply.finished.set()
+
+    def catch_up(self: "ChatApp", ensemble: Ensemble, reply: Reply, result: GenerationResult) -> None:
+        """Worker side, after a SAFE reply: decode it into the lagging verifiers while the user reads."""
+        if result.method != "safe" or not result.text:
+            return
+        with self.ensemble_lock:
+            if self.ensemble is not ensemble:
+                return  # replaced (and closed) by another choice of models since the reply
+            with suppress(SafeLocalError):  # failing only means the next turn decodes it itself
+                ensemble.catch_up(reply.messages, result.text, system=reply.settings.system or None)
 
     def _from_worker(self: "ChatApp", reply: Reply, callback: Callable, *args: object) -> None:
         if not reply.detached:

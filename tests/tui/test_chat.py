@@ -312,3 +312,27 @@ async def test_a_new_chat_takes_the_defaults_of_the_ensemble_it_is_on(make_app, 
         app.apply_settings(replace(app.defaults, temperature=0.9))  # back on the first ensemble
         await pilot.press("ctrl+n")
         assert app.settings == app.defaults
+
+
+async def test_after_a_safe_reply_the_verifiers_are_caught_up(make_app, ensemble, monkeypatch):
+    # 4,1,1 lets the drafter decide most positions alone, so the verifiers lag during the reply;
+    # the chat decodes the finished reply into them while the user reads.
+    app = make_app(max_tokens=48, config={"chat": {"weights": [4, 1, 1]}})
+    lagging = []
+    catch_up = ensemble.engine.catch_up
+
+    def watched(messages, reply):
+        lagging.extend(m.name for m in ensemble.models[1:]
+                       if m.cached_tokens != m.prompt_tokens(list(messages)) + m.tokenize(reply.encode()))
+        catch_up(messages, reply)
+
+    monkeypatch.setattr(ensemble.engine, "catch_up", watched)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Name three rivers in Europe.")
+        await reply_done(pilot)
+        turn = app.query_one(AssistantTurn)
+        assert turn.status == "done" and turn.text.strip()
+        messages = [{"role": "user", "content": "Name three rivers in Europe."}]
+        for model in ensemble.models[1:]:
+            assert model.cached_tokens == model.prompt_tokens(messages) + model.tokenize(turn.text.encode()), model.name
+    assert lagging, "some verifier was behind the reply when the chat caught it up"
