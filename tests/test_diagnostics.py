@@ -49,7 +49,8 @@ def test_a_child_killed_by_sigill_becomes_one_line_with_the_fix():
 
 
 def test_a_child_that_hangs_is_stopped():
-    output, failure = diagnostics.run_child([sys.executable, "-c", "import time; time.sleep(60)"], timeout=1)
+    never = "import threading; threading.Event().wait()"  # blocks until killed
+    output, failure = diagnostics.run_child([sys.executable, "-c", never], timeout=1)
     assert output is None and "did not finish within 1 s" in failure
 
 
