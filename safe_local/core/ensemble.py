@@ -33,8 +33,8 @@ class UnionDistribution:
     strings: list[bytes]  # union keys (piece bytes, or EOG_KEY)
     per_model: np.ndarray  # (k, U) each row a probability distribution over the union
     weights: np.ndarray  # (k,) normalized
-    # (k, U) bool: the string is one of model m's own candidates (in its top-k for UniTE, in its
-    # vocabulary for GaC). Row 0 is the drafter's strings that heuristic sharpening consolidates.
+    # (k, U) bool: the string is one of model m's top-k candidates (for GaC too, whose union is
+    # every string). Heuristic sharpening lets row 0's strings absorb any row's strings.
     proposed: np.ndarray | None = None
 
     @property
@@ -131,14 +131,12 @@ class GacUnion:
             self._kept.append(kept)
             self._kept_union.append(index[kept])
         self.strings: list[bytes] = list(table)
-        self.proposed: np.ndarray = np.zeros((len(self.index), len(self.strings)), dtype=bool)
-        for m, kept_union in enumerate(self._kept_union):
-            self.proposed[m, kept_union] = True
 
-    def distribution(self, logits: Sequence[np.ndarray], weights: np.ndarray) -> UnionDistribution:
+    def distribution(self, logits: Sequence[np.ndarray], weights: np.ndarray, top_k: int = 10) -> UnionDistribution:
         """Each model's full softmax (excluded ids dropped, renormalized) with the mass of ids
-        sharing a string summed, as (k, U) rows. `strings` and `proposed` are shared with this
-        object: do not mutate them."""
+        sharing a string summed, as (k, U) rows; `proposed` marks each row's top_k strings (the
+        authors' GaC sharpening works on those). `strings` is shared with this object: do not
+        mutate it."""
         if len(logits) != len(self.index):
             raise ValueError(f"{len(logits)} logit vectors for {len(self.index)} models")
         w = normalize_weights(weights, len(self.index))
@@ -149,6 +147,7 @@ class GacUnion:
                 raise ValueError(f"model {m}: expected {self.n_vocab[m]} logits, got {lg.shape}")
             p = softmax(lg[self._kept[m]])
             rows[m] = np.bincount(self._kept_union[m], weights=p, minlength=len(self.strings))
-        return UnionDistribution(
-            strings=self.strings, per_model=rows, weights=w, proposed=self.proposed
-        )
+        proposed = np.zeros(rows.shape, dtype=bool)
+        for m, row in enumerate(rows):
+            proposed[m, top_indices(row, top_k)] = True
+        return UnionDistribution(strings=self.strings, per_model=rows, weights=w, proposed=proposed)

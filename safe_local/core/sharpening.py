@@ -2,9 +2,11 @@
 
 When models disagree the average is flat, and mass that means the same continuation is split
 across strings of different length (" S", " So", " Sofia"). Two remedies from the paper:
-- heuristic (paper default, lambda = 0.1): each drafter string s with P_ens(s) > lambda also
-  receives the mass of every other union string that extends s (starts with s), since choosing
-  s keeps all those continuations open;
+- heuristic (paper default, lambda = 0.1): each of the drafter's top-k strings s with
+  P_ens(s) > lambda also receives the mass of every other string in some model's top-k that
+  extends s (starts with s), since choosing s keeps all those continuations open. As in the
+  authors' code, a lone space never absorbs (it prefixes every word), and only top-k strings
+  take part, for GaC's full-vocabulary union too;
 - geometric: a weighted geometric mean of the models' rows, which rewards strings every model
   supports (best in the paper's ablation).
 Applied only when the ensemble is unsure (max P_ens < threshold, default 0.5).
@@ -20,9 +22,9 @@ import numpy as np
 from .ensemble import UnionDistribution
 from .vocab import EOG_KEY
 
-# Only strings with non-negligible mass matter for prefix consolidation; capping the scan keeps
-# GaC's ~400k-string union as cheap as UniTE's 30.
-_PREFIX_SCAN = 64
+# A lone space is a prefix of nearly every word-initial string: crediting it their mass would
+# pick a bare " " over the word itself, so (as in the authors' code) it never absorbs.
+_NEVER_ABSORBS = (b" ", EOG_KEY)
 
 MODES = ("none", "heuristic", "geometric")
 
@@ -46,21 +48,21 @@ def heuristic(
     dist: UnionDistribution, drafter_strings: set[bytes] | np.ndarray, lam: float = 0.1
 ) -> np.ndarray:
     """(U,) scores: P_ens, plus for each drafter string s with P_ens(s) > lam the P_ens mass of
-    every other string starting with s. Not normalized (mass is counted twice on purpose).
-    EOG_KEY is never a prefix nor an extension. `drafter_strings`: a set of strings, a bool mask
-    over the union, or union indices."""
+    every other candidate string starting with s. Not normalized (mass is counted twice on
+    purpose). Candidates are the strings in any model's top-k (`dist.proposed`; every union
+    string when it is None). " " and EOG_KEY never absorb; EOG_KEY is never absorbed.
+    `drafter_strings`: a set of strings, a bool mask over the union, or union indices."""
     p = dist.ensembled
     scores = p.copy()
-    mask = _as_mask(dist, drafter_strings)
-    n = min(_PREFIX_SCAN, len(p))
-    if n == 0:
-        return scores
-    best = np.argpartition(-p, n - 1)[:n] if n < len(p) else np.arange(len(p))
-    entries = [(int(i), dist.strings[i]) for i in best if dist.strings[i] != EOG_KEY]
-    for i, s in entries:
-        if mask[i] and p[i] > lam:
-            # Additions use the unsharpened p so the result does not depend on scan order.
-            scores[i] += sum(p[j] for j, t in entries if j != i and t.startswith(s))
+    absorbers = _as_mask(dist, drafter_strings) & (p > lam)
+    pool = dist.proposed.any(axis=0) if dist.proposed is not None else np.ones(len(p), dtype=bool)
+    candidates = [(int(j), dist.strings[j]) for j in np.flatnonzero(pool) if dist.strings[j] != EOG_KEY]
+    for i in np.flatnonzero(absorbers):
+        s = dist.strings[i]
+        if s in _NEVER_ABSORBS:
+            continue
+        # Additions use the unsharpened p so the result does not depend on the order.
+        scores[i] += sum(p[j] for j, t in candidates if j != i and t.startswith(s))
     return scores
 
 

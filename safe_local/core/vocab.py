@@ -58,24 +58,37 @@ class Vocab:
         self.tokenize: Callable[[bytes], list[int]] = tokenize
         self._first: dict[bytes, int | None] = {}
         self._ids: dict[bytes, int] | None = None
+        self._shared: dict[bytes, list[int]] = {}  # pieces several ids share (see id_of)
 
     def key(self, token_id: int) -> bytes:
         """The union key of a token: EOG_KEY for end-of-generation ids, else its piece bytes."""
         return EOG_KEY if self.eog_mask[token_id] else self.pieces[token_id]
 
     def id_of(self, piece: bytes) -> int | None:
-        """The id whose piece is exactly `piece` (the lowest such id), or None.
+        """The id whose piece is exactly `piece`, or None.
 
-        Built on first use (a dict over the vocabulary, once per model): only the engine's
-        replacement path and UniTE's fallback need it.
+        Where several ids share a piece (SentencePiece byte-fallback tokens like Gemma's <0x20>
+        have the same bytes as the real " "), the one the model's tokenizer gives for the piece
+        alone is taken: the byte-fallback twin sits near logit -20 where the real token may have
+        p 0.5, so scoring a string by it would silently zero that model's vote. Without such a
+        tokenization, the lowest id. The table is built on first use (once per model).
         """
         if self._ids is None:
-            ids: dict[bytes, int] = {}
+            ids: dict[bytes, list[int]] = {}
             for i, p in enumerate(self.pieces):
                 if p:
-                    ids.setdefault(p, i)
-            self._ids = ids
-        return self._ids.get(piece)
+                    ids.setdefault(p, []).append(i)
+            self._ids = {p: v[0] for p, v in ids.items() if len(v) == 1}
+            self._shared = {p: v for p, v in ids.items() if len(v) > 1}
+        if piece in self._ids:
+            return self._ids[piece]
+        shared = self._shared.get(piece)
+        if shared is None:
+            return None
+        own = self.tokenize(piece)
+        best = int(own[0]) if len(own) == 1 and int(own[0]) in shared else shared[0]
+        self._ids[piece] = best
+        return best
 
     def first_token(self, s: bytes) -> int | None:
         """Id of the first sub-token of `s` under this tokenizer; None for b"" (or if the

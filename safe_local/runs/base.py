@@ -160,7 +160,7 @@ class Run:
     def union(self, logits: Sequence[np.ndarray]) -> UnionDistribution:
         base = self.config.base if self.config.method == "safe" else self.config.method
         if base == "gac":
-            return self.gac_union().distribution(logits, self.weights)
+            return self.gac_union().distribution(logits, self.weights, self.config.top_k)
         return unite_union(logits, [m.vocab for m in self.models], self.weights, self.config.top_k)
 
     def choose(self, dist: UnionDistribution, drafted_key: bytes | None) -> tuple[bytes, str | None, np.ndarray]:

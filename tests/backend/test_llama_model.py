@@ -112,3 +112,19 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(SafeLocalError, match="could not load"):
         LlamaModel(bad)
+
+
+@pytest.mark.parametrize("piece", [b" ", b"1", b".", b"a"])
+def test_a_piece_with_a_byte_fallback_twin_is_the_tokenizers_own_token(gemma, piece):
+    # Gemma's vocabulary has <0x20>-style byte-fallback tokens with the same bytes as its real
+    # " ", digits and letters. UniTE scores a string outside a model's top-k by that model's
+    # token for it, which must be the one its tokenizer writes, not the twin the model never emits.
+    vocab = gemma.vocab
+    twins = [i for i, p in enumerate(vocab.pieces) if p == piece]
+    assert len(twins) == 2
+    own = vocab.tokenize(piece)
+    assert len(own) == 1 and vocab.id_of(piece) == own[0] == vocab.first_token(piece)
+    prompt = gemma.tokenize(b"The answer is")
+    logits = gemma.evaluate(prompt, [len(prompt) - 1])[0]
+    other = next(i for i in twins if i != own[0])
+    assert logits[own[0]] > logits[other] + 10  # the twin sits near -17, the real token far above

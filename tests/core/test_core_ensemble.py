@@ -117,7 +117,19 @@ def test_gac_union_maps_shared_strings_to_one_index():
     assert g.index[1][1] == g.index[1][2]  # B's two EOG ids share EOG_KEY
     assert g.index[0][0] == g.index[1][0] == -1  # BOS excluded
     assert b"" not in g.strings
-    assert g.proposed[0, g.strings.index(b" Sofia")] and not g.proposed[1, g.strings.index(b" Sofia")]
+
+
+def test_gac_distribution_marks_each_models_top_k_strings():
+    a, b = _models()
+    g = GacUnion([a, b])
+    rng = np.random.default_rng(3)
+    logits = [rng.normal(size=a.n_vocab).astype(np.float32), rng.normal(size=b.n_vocab).astype(np.float32)]
+    for k in (1, 2, 3):
+        dist = g.distribution(logits, normalize_weights(None, 2), top_k=k)
+        for m, row in enumerate(dist.per_model):
+            # Naive reference: the k largest entries of the row, by a full sort.
+            expected = set(np.argsort(-row, kind="stable")[:k].tolist())
+            assert set(np.flatnonzero(dist.proposed[m]).tolist()) == expected
 
 
 def _naive_gac(logits, vocabs, w):

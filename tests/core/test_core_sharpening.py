@@ -44,14 +44,54 @@ def test_eog_key_is_never_a_prefix_or_an_extension():
     assert heuristic(d, np.ones(3, dtype=bool)).tolist() == pytest.approx([0.3, 0.4, 0.3])
 
 
+def test_a_lone_space_never_absorbs():
+    # " " would take " the" and " a" (0.25 + 0.2) and beat " the"; the authors' code skips it.
+    d = _dist([b" ", b" the", b" a", b"\n"], [[0.3, 0.25, 0.2, 0.25]])
+    scores = heuristic(d, np.ones(4, dtype=bool))
+    assert scores.tolist() == pytest.approx([0.3, 0.25, 0.2, 0.25])
+    # A longer whitespace string still absorbs its extensions.
+    d = _dist([b"  ", b"  x", b"y"], [[0.3, 0.3, 0.4]])
+    assert heuristic(d, np.ones(3, dtype=bool)).tolist() == pytest.approx([0.6, 0.3, 0.4])
+
+
+def _authors_heuristic(strings, rows, drafter_top, pool, lam):
+    """The authors' GaC rule written out for two models with equal weights: on the *summed*
+    rows, each union entry above 2 * lam that is in the drafter's top-10 (and not " ") gains the
+    summed mass of every other entry of the top-10 pool that starts with it."""
+    merged = [rows[0][i] + rows[1][i] for i in range(len(strings))]
+    out = list(merged)
+    for i, s in enumerate(strings):
+        if merged[i] > 2 * lam and i in drafter_top and s != b" ":
+            for j in pool:
+                if j != i and strings[j].startswith(s):
+                    out[i] += merged[j]
+    return [x / 2 for x in out]  # back to the mean's scale
+
+
+def test_heuristic_uses_only_top_k_strings_like_the_authors():
+    # " S" is in the drafter's top-2; " So" only in the verifier's; " Sofia" in nobody's top-2
+    # (a GaC union holds every string), so it is not absorbed.
+    strings = [b" S", b" So", b" Sofia", b" Paris", b" Rome"]
+    rows = [[0.35, 0.05, 0.30, 0.30, 0.00], [0.05, 0.40, 0.02, 0.13, 0.40]]
+    proposed = np.array([[1, 0, 0, 1, 0], [0, 1, 0, 0, 1]], dtype=bool)
+    d = UnionDistribution(strings=strings, per_model=np.array(rows), weights=np.array([0.5, 0.5]),
+                          proposed=proposed)
+    scores = heuristic(d, proposed[0], lam=0.1)
+    expected = _authors_heuristic(strings, rows, drafter_top={0, 3}, pool={0, 1, 3, 4}, lam=0.1)
+    assert scores.tolist() == pytest.approx(expected)
+    assert scores[0] == pytest.approx(0.2 + 0.225)  # " S" took " So" but not " Sofia"
+
+
 def test_heuristic_on_a_gac_sized_union_is_fast():
     rng = np.random.default_rng(0)
     n = 400_000
     strings = [b"w%d" % i for i in range(n)]
     p = rng.dirichlet(np.full(n, 0.01))
-    d = _dist(strings, [p])
+    proposed = np.zeros((1, n), dtype=bool)
+    proposed[0, np.argsort(-p)[:10]] = True
+    d = UnionDistribution(strings=strings, per_model=p[None, :], weights=np.ones(1), proposed=proposed)
     t0 = time.perf_counter()
-    heuristic(d, np.ones(n, dtype=bool))
+    heuristic(d, proposed[0])
     assert time.perf_counter() - t0 < 0.5
 
 

@@ -54,3 +54,22 @@ def test_first_eog_id_follows_the_given_order():
 def test_eog_id_out_of_range_is_rejected():
     with pytest.raises(ValueError, match="outside the vocabulary"):
         Vocab([b"a"], eog_ids=[3], tokenize=lambda s: [])
+
+
+def test_a_shared_piece_is_the_token_the_tokenizer_gives_not_its_byte_fallback_twin():
+    # SentencePiece layout: byte-fallback ids come first (<0x20> at 1 has the bytes of " "),
+    # the real "▁" piece later (4). The tokenizer, like Gemma's, writes " " as id 4.
+    pieces = [b"", b" ", b"a", b"b", b" ", b" a"]
+
+    def tokenize(data: bytes) -> list[int]:
+        return {b" ": [4], b"a": [2], b" a": [5]}[data]
+
+    v = Vocab(pieces, eog_ids=[], tokenize=tokenize)
+    assert v.id_of(b" ") == 4
+    assert v.first_token(b" ") == 4  # UniTE's fallback scores " " by the real token's logit
+    assert v.id_of(b"a") == 2 and v.id_of(b"zz") is None
+
+
+def test_a_shared_piece_the_tokenizer_splits_falls_back_to_the_lowest_id():
+    v = Vocab([b"", b"x", b"x"], eog_ids=[], tokenize=lambda data: [1, 1])
+    assert v.id_of(b"x") == 1
