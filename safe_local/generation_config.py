@@ -28,6 +28,7 @@ AUTO = "auto"
 # `chunk = "auto"`: SAFE's draft length adapts (see _ChunkLength).
 CHUNK_START, CHUNK_MIN, CHUNK_MAX = 5, 2, 16
 _NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold")
+# `drafter_gate = "auto"`: the authors' gate for base gac (gac_threshold), none for base unite.
 _NAMES = ("method", "base", "sharpening")
 
 
@@ -56,6 +57,9 @@ class GenerationConfig:
     top_k: int = 10  # UniTE union size per model
     consensus_threshold: float = 0.5  # C2 passes when the weighted mean exceeds this
     gac_threshold: float = 0.5  # `gac`: ensemble when the drafter's max prob is below this
+    # `safe`: ensemble a position without consensus only where the drafter's probability of its
+    # token is below this (1: always); "auto" is the authors' choice per base (see gate()).
+    drafter_gate: float | str = AUTO
     single_model: int = 0  # `single`: which model
 
     def __post_init__(self) -> None:
@@ -75,6 +79,8 @@ class GenerationConfig:
         for name in _NAMES:
             if not isinstance(getattr(self, name), str):
                 raise SafeLocalError(f"{name} must be a name, got {getattr(self, name)!r}")
+        if self.drafter_gate != AUTO and not _is_number(self.drafter_gate):
+            raise SafeLocalError(f"drafter_gate must be a number or \"auto\", got {self.drafter_gate!r}")
         if self.seed is not None and not _is_whole(self.seed):
             raise SafeLocalError(f"seed must be a whole number, got {self.seed!r}")
         if not isinstance(self.stop_loops, bool):
@@ -106,6 +112,8 @@ class GenerationConfig:
             raise SafeLocalError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise SafeLocalError(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.drafter_gate != AUTO and not 0 < self.drafter_gate <= 1:
+            raise SafeLocalError(f"drafter gate must be in (0, 1] (1: no gate), got {self.drafter_gate}")
         if self.top_k < 1:
             raise SafeLocalError(f"top-k must be at least 1, got {self.top_k}")
         if self.method != "single":  # one model answers alone: weights do not apply
@@ -113,3 +121,14 @@ class GenerationConfig:
                 normalize_weights(self.weights, k)
             except ValueError as e:
                 raise SafeLocalError(f"bad weights: {e}") from None
+
+    def gate(self) -> float:
+        """SAFE's drafter gate: positions where the drafter's probability is at least this are
+        kept without ensembling (>= 1: no gate).
+
+        "auto" follows the authors' released code: GaC + SAFE ensembles only where the drafter's
+        probability is below 0.5 (gac_threshold), UniTE + SAFE has no gate.
+        """
+        if self.drafter_gate != AUTO:
+            return float(self.drafter_gate)
+        return float(self.gac_threshold) if self.base == "gac" else 1.0

@@ -354,3 +354,28 @@ def test_catch_up_brings_lagging_verifiers_to_the_reply_in_one_call(trio):
     again = [m.n_decoded for m in trio.models]
     trio.catch_up(QUESTION, result.text)
     assert [m.n_decoded for m in trio.models] == again  # already up to date: nothing decoded
+
+
+def test_the_drafter_gate_keeps_confident_drafts_and_spares_the_verifiers(trio):
+    # The authors' GaC + SAFE: ensemble a position without consensus only where the drafter's
+    # probability of its token is below 0.5. That is "auto" for base gac; 1 switches it off.
+    gated = list(trio.stream(QUESTION, GenerationConfig(method="safe", base="gac", max_tokens=96, chunk=5)))
+    open_ = list(trio.stream(QUESTION, GenerationConfig(method="safe", base="gac", max_tokens=96, chunk=5,
+                                                         drafter_gate=1.0)))
+    gated_events = [e for e in gated if isinstance(e, EnsembleEvent)]
+    open_events = [e for e in open_ if isinstance(e, EnsembleEvent)]
+    assert all(e.models[0].prob < 0.5 for e in gated_events)
+    assert any(e.models[0].prob >= 0.5 for e in open_events)  # the gate had something to keep
+    # Equal weights never let C2 pass on the drafter's share; the gate does settle positions alone.
+    assert gated[-1].result.stats.drafter_decided > 0 == open_[-1].result.stats.drafter_decided
+    unite = trio.generate(QUESTION, GenerationConfig(method="safe", base="unite", max_tokens=32, chunk=5))
+    assert unite.stats.drafter_decided == 0  # no gate for base unite unless asked
+    asked = trio.generate(QUESTION, GenerationConfig(method="safe", base="unite", max_tokens=32, chunk=5,
+                                                     drafter_gate=0.5))
+    assert asked.stats.drafter_decided > 0
+
+
+@pytest.mark.parametrize("gate", [0, -0.5, 1.5, "often"])
+def test_bad_drafter_gates_are_one_line_errors(trio, gate):
+    with pytest.raises(SafeLocalError, match="drafter.gate"):
+        trio.generate(SHORT, GenerationConfig(drafter_gate=gate))

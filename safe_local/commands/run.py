@@ -37,14 +37,21 @@ def model_list(text: str) -> list[str]:
     return models
 
 
-def chunk_length(text: str) -> int | str:
-    """argparse type for --chunk: a whole number of tokens or `auto`."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of tokens or auto") from None
+def _number_or_auto(kind: type, what: str):
+    """An argparse type: `auto`, or a number of `kind` (what: how the error names it)."""
+    def parse(text: str) -> int | float | str:
+        if text.strip().lower() == "auto":
+            return "auto"
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what} or auto") from None
+    return parse
+
+
+# argparse types for --chunk (tokens drafted per cycle) and --drafter-gate (a probability).
+chunk_length = _number_or_auto(int, "a whole number of tokens")
+gate_value = _number_or_auto(float, "a probability (0 < G <= 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--weights", type=float_list, default=None, help="per-model weights, drafter first, e.g. 2,1,1")
     run.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
+    run.add_argument("--drafter-gate", type=gate_value,
+                     help="safe: ensemble only where the drafter's probability is below G (1 = always; "
+                     "default auto: 0.5 for base gac, as the authors' code, none for base unite)")
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     run.add_argument("--stop-loops", action="store_const", const=True, default=None,
                      help="end the reply once it keeps repeating itself (stop reason: loop)")
@@ -90,7 +100,8 @@ def run_command(args: argparse.Namespace) -> int:
     flags = dict(
         method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
         temperature=args.temperature, top_p=args.top_p, seed=args.seed, weights=args.weights,
-        sharpening=args.sharpening, stop=tuple(args.stop) or None, stop_loops=args.stop_loops,
+        sharpening=args.sharpening, drafter_gate=args.drafter_gate, stop=tuple(args.stop) or None,
+        stop_loops=args.stop_loops,
     )
     # fails on bad flags before loading anything
     config = config_for(len(specs), preset_options, {k: v for k, v in flags.items() if v is not None})

@@ -20,7 +20,7 @@ from .alignment import (
     oov_like,
     token_ends,
 )
-from .consensus import Consensus, check, drafter_decides, normalize_weights
+from .consensus import Consensus, check, drafter_decides, drafter_keeps, normalize_weights
 from .ensemble import GacUnion, UnionDistribution, unite_union
 from .probs import softmax, top_indices
 from .sampling import draw, sample_token, top_p_filter
@@ -40,6 +40,7 @@ __all__ = [
     "normalize_weights",
     "check",
     "drafter_decides",
+    "drafter_keeps",
     "softmax",
     "top_indices",
     "UnionDistribution",

@@ -12,6 +12,10 @@ drafter's own weighted share w_0 p_0 already exceeds the threshold, the sum does
 the verifiers would say (`drafter_decides`). The engine then skips those positions' verifier
 logits, and a chunk decided this way costs the verifiers nothing.
 
+The authors' GaC + SAFE adds a gate: a position is ensembled only where the drafter's own
+probability is below 0.5, whatever the verifiers say (`drafter_keeps`). That too is decided by
+the drafter alone.
+
 Left out on purpose: finding the aligned tokens and reading their probabilities (the engine
 does that with `alignment`), and the ensemble itself.
 """
@@ -83,3 +87,11 @@ def drafter_decides(drafter_prob: float, weights: np.ndarray, threshold: float =
     never decide early, weights 4,1,1 decide wherever the drafter is more than 75 % sure.
     """
     return float(np.float64(weights[0]) * np.float64(drafter_prob)) > threshold
+
+
+def drafter_keeps(drafter_prob: float, gate: float) -> bool:
+    """True when the drafter gate keeps the drafted token unensembled: p_0 >= gate.
+
+    A gate of 1 or more is no gate (a probability that rounds to exactly 1.0 is not let through).
+    """
+    return gate < 1.0 and float(drafter_prob) >= gate

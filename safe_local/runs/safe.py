@@ -22,6 +22,7 @@ from safe_local.core import (
     check,
     complete_utf8_len,
     drafter_decides,
+    drafter_keeps,
     token_ends,
 )
 from safe_local.generation_config import AUTO, CHUNK_MAX, CHUNK_MIN, CHUNK_START
@@ -73,6 +74,10 @@ class ChunkLength:
 
 
 class SafeRun(Run):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = self.config.gate()
+
     def loop(self) -> Iterator[None]:
         c = self.config
         dv = self.models[0].vocab
@@ -81,8 +86,9 @@ class SafeRun(Run):
         # With auto chunks, a chunk also ends at a token the drafter cannot decide alone (when its
         # weight allows deciding at all): the verifiers are asked there anyway, and drafting on
         # past it is thrown away whenever the ensemble replaces it. Measured: tiny 0.76x -> 0.80x,
-        # 2 models at 2,1 0.81x -> 0.88x the drafter (docs/benchmarks.md).
-        cut_when_unsure = length.auto and self.weights[0] > c.consensus_threshold
+        # 2 models at 2,1 0.81x -> 0.88x the drafter (docs/benchmarks.md). The drafter gate makes
+        # the same cut useful at any weights.
+        cut_when_unsure = length.auto and (self.weights[0] > c.consensus_threshold or self.gate < 1)
         while len(gen) < c.max_tokens:
             self.check_cancel()
             draft = self.draft(prompt, gen, min(length.n, c.max_tokens - len(gen)), cut_when_unsure)
@@ -120,7 +126,7 @@ class SafeRun(Run):
             out.probs.append(aligned_view(self.models[0], logits, tok)[0])
             if vocab.eog_mask[tok] or self.cancel.is_set():
                 break
-            if cut_when_unsure and not drafter_decides(out.probs[-1], self.weights, self.config.consensus_threshold):
+            if cut_when_unsure and not self.drafter_alone(out.probs[-1]):
                 break  # the verifiers will be asked here: drafting on would likely be thrown away
         return out
 
@@ -148,16 +154,19 @@ class SafeRun(Run):
                      candidate_positions(starts_d, v_ends, limit, zero_len=zero_len),
                      eos=bool(draft.ids and dv.eog_mask[draft.ids[-1]]))
 
+    def drafter_alone(self, p: float) -> bool:
+        """The drafter's probability p of its token settles the position: C2 passes on its
+        weighted share, or the drafter gate keeps the token. No verifier can change either."""
+        return drafter_keeps(p, self.gate) or drafter_decides(p, self.weights, self.config.consensus_threshold)
+
     def undecided(self, draft: Drafted, cands: np.ndarray) -> np.ndarray:
         """The candidates the verifiers must see: exact early acceptance drops the rest.
 
-        Where the drafter's weighted share alone passes C2, no verifier can change the decision,
-        so those positions need no verifier row. A verifier asked for no row decodes nothing now;
-        its cache catches up in one batch when a row is next needed.
+        Where the drafter alone settles a position (drafter_alone), those positions need no
+        verifier row. A verifier asked for no row decodes nothing now; its cache catches up in
+        one batch when a row is next needed.
         """
-        threshold = self.config.consensus_threshold
-        left = np.array([j for j in cands if not drafter_decides(draft.probs[j], self.weights, threshold)],
-                        dtype=np.int64)
+        left = np.array([j for j in cands if not self.drafter_alone(draft.probs[j])], dtype=np.int64)
         self.stats.checked += len(cands)
         self.stats.drafter_decided += len(cands) - len(left)
         return left

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from safe_local.core import Consensus, check, drafter_decides, normalize_weights
+from safe_local.core import Consensus, check, drafter_decides, drafter_keeps, normalize_weights
 
 
 def test_normalize_weights():
@@ -106,3 +106,15 @@ def test_drafter_decides_whenever_zero_verifiers_would_pass(raw, p0, threshold):
     w = normalize_weights(raw, len(raw))
     alone = check(np.array([p0] + [0.0] * (len(raw) - 1)), np.zeros(len(raw) - 1, bool), w).c2 > threshold
     assert drafter_decides(p0, w, threshold) == alone
+
+
+def test_drafter_keeps_hand_computed():
+    assert drafter_keeps(0.5, 0.5) and drafter_keeps(0.93, 0.5) and not drafter_keeps(0.49, 0.5)
+    assert not drafter_keeps(1.0, 1.0)  # a gate of 1 is no gate, even for a saturated softmax
+    assert not drafter_keeps(1.0, 2.0)
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.01, 1.0))
+def test_drafter_keeps_exactly_the_authors_gate(p0, gate):
+    # The authors' GaC + SAFE ensembles only where `draft_prob < 0.5`: kept is its negation.
+    assert drafter_keeps(p0, gate) == (gate < 1 and not p0 < gate)

@@ -53,5 +53,8 @@ def test_a_context_other_than_the_default_is_in_the_hash():
     short = {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE, n_ctx=1024)}
     assert default == {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE, n_ctx=4096)}
     assert all(default[label] != short[label] for label in default)
-    main_run = parse_methods("safe-unite", TRIO, replace(BASE, stop_loops=True))[0]
-    assert main_run.settings_hash == "d41c9246d4fe"  # as stored for it in docs/eval/results.jsonl
+    main_run = {m.label: m.settings_hash for m in parse_methods(None, TRIO, replace(BASE, stop_loops=True))}
+    assert main_run[TRIO[0]] == "2db3e9ef9bb7"  # as stored for it in docs/eval/results.jsonl: reused
+    # The ensembles' stored results predate the drafter_gate option (and the fixes that came with
+    # it, which change their answers): they are not reused.
+    assert main_run["safe-unite"] != "d41c9246d4fe"
