@@ -2,8 +2,9 @@
 
 Each step all models' distributions are combined (UniTE's top-k union, or GaC's full union
 vocabulary once the drafter's max probability is below `gac_threshold`), and the chosen string
-is tokenized and pushed into every model, whose KV caches grow with it. Left out: SAFE's
-drafting and verification (safe_local.runs.safe).
+is appended to the drafter's ids; every other model re-tokenizes the whole reply (as UniTE's
+released code does), so its KV cache keeps the common prefix and decodes the changed tail.
+Left out: SAFE's drafting and verification (safe_local.runs.safe).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class PushedRun(Run):
         always = c.method == "unite"
         k = len(self.models)
         seqs = [list(p) for p in self.prompts]
-        self.unpushed = [b""] * k
+        self.unpushed = b""  # the drafter's part of a string that ends inside a UTF-8 character
         d = self.models[0].vocab
         start = [len(p) for p in self.prompts]
         while len(seqs[0]) - start[0] < c.max_tokens:
@@ -51,24 +52,29 @@ class PushedRun(Run):
             yield
 
     def push(self, seqs: list[list[int]], piece: bytes, drafter_ids: list[int] | None = None) -> None:
-        """Append a chosen string to every model's sequence.
+        """Append a chosen string: the drafter gets ids for it, every other model re-tokenizes the text.
 
-        Models tokenize only whole UTF-8 characters, so a string ending inside one waits in
-        `self.unpushed` until the rest arrives; the drafter takes its own ids when it chose.
-        A string that would take the drafter past max_tokens ends the reply instead.
+        As in UniTE's released code, the drafter keeps its own ids (the ones it chose, or the
+        string's tokenization) while each other model sees its canonical tokenization of the
+        whole reply: a string tokenized alone and appended (" \n\n" after "." as one token, say)
+        is a sequence that model would never have produced, and it predicts poorly after it.
+        Only whole UTF-8 characters are tokenized, so the drafter's share of a string that ends
+        inside one waits in `self.unpushed`. A string that would take the drafter past
+        max_tokens ends the reply instead.
         """
-        staged = []
-        for m, model in enumerate(self.models):
-            if m == 0 and drafter_ids is not None and not self.unpushed[0]:
-                staged.append((drafter_ids, b""))
-                continue
-            buf = self.unpushed[m] + piece
+        if drafter_ids is not None and not self.unpushed:
+            ids, rest = drafter_ids, b""
+        else:
+            buf = self.unpushed + piece
             n = complete_utf8_len(buf)
-            staged.append((model.vocab.tokenize(buf[:n]), buf[n:]))
-        if len(seqs[0]) - len(self.prompts[0]) + len(staged[0][0]) > self.config.max_tokens:
+            ids, rest = self.models[0].vocab.tokenize(buf[:n]), buf[n:]
+        if len(seqs[0]) - len(self.prompts[0]) + len(ids) > self.config.max_tokens:
             raise Stop("length")
-        for m, (ids, rest) in enumerate(staged):
-            seqs[m].extend(ids)
-            self.unpushed[m] = rest
+        seqs[0].extend(ids)
+        self.unpushed = rest
+        text = self.data + piece
+        text = text[: complete_utf8_len(text)]
+        for m in range(1, len(self.models)):
+            seqs[m][len(self.prompts[m]):] = self.models[m].vocab.tokenize(text) if text else []
         self.stats.tokens = len(seqs[0]) - len(self.prompts[0])
         self.accept(self.data + piece)
