@@ -1,0 +1,99 @@
+"""`safe-local serve`: the OpenAI-compatible API server (safe_local.server) on uvicorn.
+
+Loads the ensemble (`--preset` or `--models`; default: the default preset) before it serves,
+so a bad name, a port in use or an ensemble that does not fit is one error line and no server. Listens on
+127.0.0.1 unless told otherwise; another address without `--api-key` gets a warning. Ctrl+C
+cancels the generation in progress, turns away waiting requests, closes the models and exits
+with status 0 (a second Ctrl+C quits at once). Left out: the API itself (safe_local.server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+
+from safe_local.commands.run import model_list
+from safe_local.errors import SafeLocalError
+
+KEY_ENV = "SAFE_LOCAL_API_KEY"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="serve the ensemble over an OpenAI-compatible API")
+    which = serve.add_mutually_exclusive_group()
+    which.add_argument("--preset", "-p", help="the ensemble served when a request names no model (default: tiny)")
+    which.add_argument("--models", "-m", type=model_list, help="comma-separated model names, drafter first, instead of a preset")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="default 8080; 0 picks a free port")
+    serve.add_argument("--api-key", default=os.environ.get(KEY_ENV),
+                       help=f"require 'Authorization: Bearer KEY' (default: ${KEY_ENV}, else no key)")
+    serve.add_argument("--ctx", type=int, default=4096, help="context length per model")
+    serve.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
+    serve.add_argument("--queue", type=int, default=16, help="requests that may wait for the ensemble; more get 429 (default 16)")
+    serve.set_defaults(handler=serve_command)
+
+
+def exposure_warning(host: str, api_key: str | None) -> str | None:
+    """A warning when other machines could use the server without a key; None when they cannot."""
+    if api_key or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name: it may well resolve to an outside address
+        pass
+    return (f"warning: listening on {host} without --api-key: anyone who can reach this address can use "
+            "the models; pass --api-key KEY, or --host 127.0.0.1")
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import uvicorn  # with the models, below: keep `safe-local --help` fast
+
+    from safe_local.server.app import Settings, create_app
+    from safe_local.server.errors import ApiError
+    from safe_local.server.loaded import LoadedEnsemble
+    from safe_local.server.models import default_choice
+
+    if args.queue < 0:
+        raise SafeLocalError(f"--queue must be 0 or more, got {args.queue}")
+    default = default_choice(args.models, args.preset)
+    sock = _listen(args.host, args.port)  # before the load: a port in use fails in a moment
+    loaded = LoadedEnsemble(args.ctx, args.threads)
+    try:
+        loaded.get(default.specs)
+    except ApiError as e:
+        sock.close()
+        raise SafeLocalError(e.message) from None
+    app = create_app(default, loaded, Settings(queue=args.queue, api_key=args.api_key))
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            app.state.scheduler.stop_threadsafe()  # at once: uvicorn waits for open replies to end
+            super().handle_exit(sig, frame)
+
+    warning = exposure_warning(args.host, args.api_key)
+    if warning:
+        print(f"safe-local: {warning}", file=sys.stderr)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"safe-local: serving {default.id} ({', '.join(default.specs)}) at "
+          f"http://{host}:{sock.getsockname()[1]}/v1 (Ctrl+C stops)", file=sys.stderr, flush=True)
+    server = Server(uvicorn.Config(app, log_level="info" if args.verbose else "warning", lifespan="on"))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl+C it caught again, once it has shut down
+        pass
+    finally:
+        loaded.close()  # already closed after a graceful stop; not after a second Ctrl+C
+    print("safe-local: server stopped", file=sys.stderr)
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise SafeLocalError(f"cannot listen on {host}:{port}: {e.strerror or e}: choose another --host or --port") from None

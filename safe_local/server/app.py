@@ -1,0 +1,169 @@
+"""The HTTP API: an OpenAI-compatible FastAPI app over the scheduler.
+
+Routes: `GET /health`, and under `/v1` (also without the prefix, for clients whose base URL
+lacks it) `GET /models`, `POST /chat/completions` and `POST /completions`. Streaming replies
+are server-sent events, `data: {chunk}` lines ending with `data: [DONE]`. A client that
+disconnects cancels its generation at once, whether it streams, waits for a whole reply or is
+still in line. With an API key, every route but /health wants `Authorization: Bearer KEY`.
+Left out: binding, signals and the command line (safe_local.commands.serve).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from safe_local.api import config_for
+from safe_local.errors import SafeLocalError
+from safe_local.events import Done, TextDelta
+from safe_local.generation_config import GenerationConfig
+from safe_local.server.errors import ApiError, install_handlers
+from safe_local.server.job import Job
+from safe_local.server.loaded import LoadedEnsemble
+from safe_local.server.models import Choice, ModelIds
+from safe_local.server.replies import ChatReply, Reply, TextReply
+from safe_local.server.scheduler import Scheduler
+from safe_local.server.schema import ChatRequest, CompletionRequest, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    queue: int = 16  # requests that may wait for the ensemble; more get 429
+    api_key: str | None = None
+
+
+def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Settings()) -> FastAPI:
+    """The app serving `default` when a request names no model; `loaded` may already hold it."""
+    ids = ModelIds(default)
+    scheduler = Scheduler(loaded, settings.queue)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler.loop = asyncio.get_running_loop()
+        yield
+        await scheduler.close()
+
+    app = FastAPI(title="safe-local", summary="OpenAI-compatible API over a SAFE ensemble", lifespan=lifespan)
+    app.state.scheduler = scheduler
+    install_handlers(app)
+    if settings.api_key is not None:
+        app.add_middleware(KeyCheck, key=settings.api_key)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": default.id, **scheduler.status()}
+
+    api = APIRouter()
+
+    @api.get("/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": await asyncio.to_thread(ids.listing)}
+
+    @api.post("/chat/completions")
+    async def chat(body: ChatRequest, request: Request) -> Any:
+        return await _complete(request, body, ChatReply)
+
+    @api.post("/completions")
+    async def completions(body: CompletionRequest, request: Request) -> Any:
+        return await _complete(request, body, TextReply)
+
+    async def _complete(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
+        choice = await asyncio.to_thread(ids.resolve, body.model)
+        config = _config(choice, body, loaded.n_ctx)
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            job = await scheduler.start(choice, body.engine_messages(), config, gone)
+        except BaseException:
+            gone.cancel()
+            raise
+        reply = shape(choice.id, body.include_usage)
+        if body.stream:
+            return StreamingResponse(_events(job, reply, gone), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        try:
+            return JSONResponse(reply.whole(await job.result()))
+        finally:
+            gone.cancel()
+
+    app.include_router(api, prefix="/v1")
+    app.include_router(api, include_in_schema=False)
+    return app
+
+
+def _config(choice: Choice, body: GenerationRequest, n_ctx: int) -> GenerationConfig:
+    options = body.options()
+    try:
+        config = config_for(len(choice.specs), choice.options, options)
+    except SafeLocalError as e:
+        raise ApiError(400, str(e)) from None
+    # The engine would stop at a full context anyway; a limit no reply could ever reach is a client mistake.
+    if "max_tokens" in options and config.max_tokens > n_ctx:
+        raise ApiError(400, f"max_tokens {config.max_tokens} is more than the context of {n_ctx} tokens: ask for "
+                       "fewer, or start the server with a longer --ctx", param="max_tokens")
+    return config
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone away (the body is already read, so only that can arrive)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _events(job: Job, reply: Reply, gone: asyncio.Future[None]) -> AsyncIterator[str]:
+    try:
+        for chunk in reply.start():
+            yield _sse(chunk)
+        async for item in job:
+            if isinstance(item, TextDelta):
+                yield _sse(reply.piece(item.text))
+            elif isinstance(item, Done):
+                for chunk in reply.end(item.result):
+                    yield _sse(chunk)
+        yield "data: [DONE]\n\n"
+    except Exception as exc:  # the status line is sent already: say it in the stream, as OpenAI does
+        error = exc if isinstance(exc, ApiError) else ApiError(500, f"internal error: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, ApiError):
+            log.exception("generation failed")
+        yield _sse(error.body())
+    finally:
+        gone.cancel()
+        job.cancel.set()  # a no-op after the reply; stops it when the client went away mid-stream
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+class KeyCheck:
+    """ASGI middleware: 401 unless `Authorization: Bearer KEY` (/health stays open for probes).
+
+    Checked before the body is read, so a wrong key is told as such whatever the body holds.
+    """
+
+    def __init__(self, app: ASGIApp, key: str):
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            headers = dict(scope["headers"])
+            scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+            if not token:
+                problem = "no API key: send the header 'Authorization: Bearer KEY' with the server's --api-key"
+            elif scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), self.key):
+                problem = "wrong API key: use the key the server was started with (--api-key)"
+            else:
+                problem = None
+            if problem is not None:
+                return await ApiError(401, problem, code="invalid_api_key").response()(scope, receive, send)
+        await self.app(scope, receive, send)

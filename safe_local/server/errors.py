@@ -1,0 +1,78 @@
+"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}` with an HTTP status.
+
+`ApiError` is what the server's own code raises; `install_handlers` makes FastAPI answer
+request-validation failures, unknown routes and unexpected exceptions in the same shape, so a
+client never has to parse a second error format. Left out: deciding which failures are which
+(the routes and the job do that).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+          429: "rate_limit_error", 503: "server_error", 500: "server_error"}
+
+
+class ApiError(Exception):
+    """A failure the client is told about: its status, one-line message, and OpenAI's param/code."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": _TYPES.get(self.status, "invalid_request_error"),
+                          "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def validation_error(exc: RequestValidationError) -> ApiError:
+    """The first thing wrong with a request body, as one line naming the field."""
+    first = exc.errors()[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    if first.get("type") == "json_invalid":
+        return ApiError(400, f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')}): "
+                        "send one JSON object", code="invalid_json")
+    if not loc:
+        return ApiError(400, "the request body must be one JSON object, sent with 'Content-Type: application/json'")
+    param = ".".join(loc)
+    if first.get("type") == "value_error":  # our own validators' messages say everything
+        return ApiError(400, f"{param}: {first['ctx']['error']}", param=param)
+    shown = "" if first.get("type") == "missing" else f", got {json.dumps(first.get('input'), default=str)[:80]}"
+    return ApiError(400, f"{param}: {first.get('msg')}{shown}", param=param)
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error(exc).response()
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        message = {404: f"no such endpoint: {request.method} {request.url.path} (see /v1/models, "
+                        "/v1/chat/completions, /v1/completions, /health)",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
+        return ApiError(exc.status_code, message).response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()

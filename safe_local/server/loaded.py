@@ -1,0 +1,49 @@
+"""The one ensemble the server keeps loaded, and switching it for another on request.
+
+A switch checks the new ensemble's memory with the loaded one counted as freed (it is closed
+first), so a request for models that do not fit is refused while the current ensemble stays
+loaded and keeps serving. Not thread-safe on purpose: only the request holding the server's
+turn (safe_local.server.turns) touches it. Left out: which ids mean which models
+(safe_local.server.models).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from safe_local.api import Ensemble
+from safe_local.errors import SafeLocalError
+from safe_local.model_paths import resolve_model
+from safe_local.server.errors import ApiError
+from safe_local.store import check_ensemble
+from safe_local.store.memory import available_memory, estimate_memory
+
+
+class LoadedEnsemble:
+    def __init__(self, n_ctx: int, n_threads: int | None = None):
+        self.n_ctx, self.n_threads = n_ctx, n_threads
+        self.specs: tuple[str, ...] | None = None
+        self.ensemble: Ensemble | None = None
+        self._bytes = 0  # the loaded ensemble's estimated memory, freed by a switch
+
+    def get(self, specs: Sequence[str]) -> Ensemble:
+        """The ensemble of these models, loading it (and closing the current one) if needed."""
+        specs = tuple(specs)
+        if self.ensemble is not None and specs == self.specs:
+            return self.ensemble
+        try:
+            named = [(spec, resolve_model(spec)) for spec in specs]
+            available = available_memory()
+            infos = check_ensemble(named, self.n_ctx, available=None if available is None else available + self._bytes)
+            self.close()
+            self.ensemble = Ensemble.load(list(specs), n_ctx=self.n_ctx, n_threads=self.n_threads)
+        except SafeLocalError as e:  # too big, unusable, or gone since the request named it
+            raise ApiError(400, str(e), param="model", code="model_not_loadable") from None
+        self.specs = specs
+        self._bytes = sum(estimate_memory(spec, info, self.n_ctx).total for (spec, _), info in zip(named, infos))
+        return self.ensemble
+
+    def close(self) -> None:
+        if self.ensemble is not None:
+            self.ensemble.close()
+        self.ensemble, self.specs, self._bytes = None, None, 0

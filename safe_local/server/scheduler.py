@@ -1,0 +1,90 @@
+"""Requests take turns at the one loaded ensemble: wait in line, run as a Job, give the turn back.
+
+`start` waits for a turn (ApiError 429 with Retry-After when the line is full, 503 once the
+server is stopping), starts the request's Job and waits until its reply can start, so a
+request that fails (unknown model, too big, prompt too long) gets its error status before any
+reply byte. A client that leaves while waiting gives up its place. `stop` (Ctrl+C) cancels the
+running generation and turns the waiting requests away; `close` waits for the last turn to end
+and unloads the models. Left out: HTTP and formats (safe_local.server.app).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+from safe_local.backend.base import Message
+from safe_local.generation_config import GenerationConfig
+from safe_local.server.errors import ApiError
+from safe_local.server.job import Job, turn
+from safe_local.server.loaded import LoadedEnsemble
+from safe_local.server.models import Choice
+from safe_local.server.turns import Closed, QueueFull, Turns
+
+
+class Scheduler:
+    def __init__(self, loaded: LoadedEnsemble, queue: int):
+        self.loaded = loaded
+        self.turns = Turns(queue)
+        self.job: Job | None = None
+        self._turn_seconds = 1.0  # how long the last turn took: the basis of Retry-After
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the app starts, for signal handlers
+
+    def status(self) -> dict[str, Any]:
+        return {"loaded": ",".join(self.loaded.specs or ()), "generating": self.turns.busy,
+                "queued": self.turns.waiting, "queue_limit": self.turns.limit}
+
+    async def start(self, choice: Choice, messages: list[Message], config: GenerationConfig,
+                    gone: asyncio.Future[None]) -> Job:
+        """A running Job whose reply has been accepted; `gone` resolving cancels it (client left)."""
+        await self._wait_turn(gone)
+        started = time.monotonic()
+
+        def end() -> None:
+            self._turn_seconds = time.monotonic() - started
+            self.job = None
+            self.turns.release()
+
+        try:
+            self.job = job = Job(lambda cancel: turn(self.loaded, choice.specs, messages, config, cancel), on_end=end)
+        except BaseException:
+            end()
+            raise
+        gone.add_done_callback(lambda _: job.cancel.set())
+        await job.started()
+        return job
+
+    async def _wait_turn(self, gone: asyncio.Future[None]) -> None:
+        waiting = asyncio.ensure_future(self.turns.acquire())
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():  # the client left while in line
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            raise ApiError(503, "the client went away while waiting")
+        try:
+            waiting.result()
+        except QueueFull:
+            retry = max(1, math.ceil(self._turn_seconds * (self.turns.waiting + 1)))
+            raise ApiError(429, f"{self.turns.waiting} requests are already waiting for the ensemble: try again "
+                           f"in about {retry} s", code="queue_full", headers={"Retry-After": str(retry)}) from None
+        except Closed:
+            raise ApiError(503, "the server is stopping: send the request again once it is back") from None
+        if gone.done():  # the turn came just as the client left: pass it on
+            self.turns.release()
+            raise ApiError(503, "the client went away while waiting")
+
+    def stop_threadsafe(self) -> None:
+        """From a signal handler: cancel the generation now, the rest on the event loop."""
+        if self.job is not None:
+            self.job.cancel.set()
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.turns.close)
+
+    async def close(self) -> None:
+        self.turns.close()
+        if self.job is not None:
+            self.job.cancel.set()
+        await self.turns.idle()  # the models must outlive the thread that is using them
+        await asyncio.to_thread(self.loaded.close)

@@ -1,0 +1,126 @@
+"""The request bodies the server accepts, and what they ask of the engine.
+
+`ChatRequest` and `CompletionRequest` declare the OpenAI fields the server honours (strict types:
+a "5" is no number), ignore other OpenAI fields, and pass the ensemble's own options
+(`method`, `base`, `chunk`, `weights`, ... every GenerationConfig field but `top_k`) from the
+top level of the body to the engine, whose own checks judge their values. Left out: `n` other
+than 1, tools, logprobs and images (refused or ignored with a reason below), and anything about
+which model answers (safe_local.server.models).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from safe_local.backend.base import Message
+from safe_local.generation_config import GenerationConfig
+
+# GenerationConfig fields a body may set by name. top_k is left out: other servers read it as a
+# sampling option, and taking it for UniTE's union size would change the ensemble silently.
+_OPENAI_NAMED = {"max_tokens", "temperature", "top_p", "seed", "stop"}
+EXTENSION_FIELDS = frozenset(f.name for f in dataclasses.fields(GenerationConfig)) - _OPENAI_NAMED - {"top_k"}
+# OpenAI's "developer" role is the system message of newer clients.
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    include_usage: bool = False
+
+
+class GenerationRequest(BaseModel):
+    """What chat and text completions share: the model, sampling, limits and streaming."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = 1
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_strings(cls, stop: Any) -> Any:
+        # Checked before the union's own checks, whose errors would name each alternative in turn.
+        if stop is None or isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+            return stop
+        raise ValueError(f"stop must be a string or a list of strings, got {stop!r}")
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int) -> int:
+        if n != 1:
+            raise ValueError("only n = 1 is supported: send one request per reply")
+        return n
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+    def options(self) -> dict[str, Any]:
+        """Engine options the body sets; values are checked by GenerationConfig, not here."""
+        # max_completion_tokens is the newer name for the same limit; a client that sends both means it.
+        limit = self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+        named = {"max_tokens": limit, "temperature": self.temperature, "top_p": self.top_p,
+                 "seed": self.seed, "stop": self.stop}
+        extensions = {k: v for k, v in (self.model_extra or {}).items() if k in EXTENSION_FIELDS}
+        return {k: v for k, v in named.items() if v is not None} | extensions
+
+
+class ChatRequest(GenerationRequest):
+    messages: list[dict[str, Any]]
+
+    @field_validator("messages")
+    @classmethod
+    def _text_messages(cls, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not messages:
+            raise ValueError("no messages: send at least one {\"role\": \"user\", \"content\": ...}")
+        return [_text_message(i, m) for i, m in enumerate(messages)]
+
+    def engine_messages(self) -> list[Message]:
+        return [{"role": m["role"], "content": m["content"]} for m in self.messages]
+
+
+class CompletionRequest(GenerationRequest):
+    prompt: str | list[str]
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _one_prompt(cls, prompt: Any) -> str:
+        if isinstance(prompt, list) and len(prompt) != 1:
+            raise ValueError(f"{len(prompt)} prompts: send one prompt per request")
+        if isinstance(prompt, list):
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise ValueError(f"the prompt must be a string, got {prompt!r}")
+        if not prompt.strip():
+            raise ValueError("the prompt is empty")
+        return prompt
+
+    def engine_messages(self) -> list[Message]:
+        # The engine answers conversations (each model keeps its own chat template), so a plain
+        # prompt is one user turn, as `safe-local run` sends it.
+        return [{"role": "user", "content": self.prompt}]
+
+
+def _text_message(i: int, message: dict[str, Any]) -> dict[str, str]:
+    role = message.get("role")
+    if role not in _ROLES:
+        raise ValueError(f"message {i} has role {role!r}: use system, user or assistant (tool calls are not supported)")
+    content = message.get("content")
+    if isinstance(content, list):  # OpenAI's content parts; only text ones have a meaning here
+        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
+            raise ValueError(f"message {i}: only text content parts ({{\"type\": \"text\", \"text\": ...}}) are supported")
+        content = "".join(p["text"] for p in content)
+    if not isinstance(content, str):
+        raise ValueError(f"message {i} needs a text content (a string or text parts), got {content!r}")
+    return {"role": _ROLES[role], "content": content}
