@@ -9,6 +9,7 @@
 #   make bench    decode speed benchmark
 #   make bench-builds  this machine's llama.cpp build against -march=native (without AMX)
 #   make chat     the terminal chat app on the offline ensemble
+#   make serve    the OpenAI-compatible API server at 127.0.0.1:8080 (SERVE_ARGS adds flags)
 #   make clean    remove .venv and build leftovers (the model cache stays; see README)
 # Stamp files in .venv keep a second `make test` from reinstalling anything.
 # llama-cpp-python is built by scripts/build_llama.py with CMake options derived from the
@@ -23,7 +24,7 @@ PIP    := $(BIN)/python -m pip
 # llama-cpp-python is built from source with CMake; keep the build to two jobs.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: venv llama rebuild-llama install models eval-data eval-results test bench bench-builds chat clean FORCE
+.PHONY: venv llama rebuild-llama install models eval-data eval-results test bench bench-builds chat serve clean FORCE
 
 venv: $(VENV)/.venv.stamp
 
@@ -101,6 +102,10 @@ bench-builds: install
 
 chat: install
 	$(BIN)/safe-local chat
+
+# SERVE_ARGS adds flags, e.g. SERVE_ARGS="--preset laptop --port 9000".
+serve: install
+	$(BIN)/safe-local serve $(SERVE_ARGS)
 
 clean:
 	rm -rf $(VENV) build safe_local.egg-info .pytest_cache .hypothesis
