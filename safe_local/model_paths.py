@@ -2,8 +2,9 @@
 
 A spec is one of:
 - an offline model's short name (``qwen2.5-coder-0.5b``, ``gemma3-270m``, ``smollm2-135m``;
-  assembled and verified on demand by safe_local.offline_models), unless the user's config
-  defines a Hub model of that name: the catalog says which, and the user's entry wins;
+  assembled and verified on demand by safe_local.offline_models; ``qwen2.5-coder-1.5b`` once
+  ``safe-local pull`` has fetched it, else NotDownloaded), unless the user's config defines a
+  Hub model of that name: the catalog says which, and the user's entry wins;
 - a Hub model from the catalog, ``NAME[:QUANT]`` (``llama3.2-1b``, ``qwen2.5-1.5b:Q8_0``), or
   ``owner/repo[:QUANT]`` / ``owner/repo/FILE.gguf``: found in the shared Hugging Face cache
   (safe_local.store.hub); when it is not there, the error names the ``safe-local pull``
@@ -21,7 +22,7 @@ import os
 from pathlib import Path
 
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import offline_model_path
+from safe_local.offline_models import NotPulled, offline_model_path
 from safe_local.store.catalog import load_catalog, looks_like_path, parse_hub_spec
 from safe_local.store.hub import cached_path
 
@@ -29,7 +30,7 @@ __all__ = ["NotDownloaded", "resolve_model"]
 
 
 class NotDownloaded(SafeLocalError):
-    """Hub models that are known but not in the local cache yet (`specs` says which)."""
+    """Models that are known but not downloaded yet (`specs` says which): Hub models, pulled offline models."""
 
     def __init__(self, specs: list[str]):
         verb = "is" if len(specs) == 1 else "are"
@@ -48,7 +49,10 @@ def resolve_model(spec: str) -> Path:
     spec = spec.strip()
     catalog = load_catalog()
     if catalog.is_offline(spec):
-        return offline_model_path(spec)
+        try:
+            return offline_model_path(spec)
+        except NotPulled:
+            raise NotDownloaded([spec]) from None
     ref = None if _is_explicit_path(spec) else parse_hub_spec(spec, catalog)
     if ref is not None:
         found = cached_path(ref)

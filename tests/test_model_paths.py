@@ -22,9 +22,11 @@ def error(spec: str) -> str:
     return msg
 
 
-def test_short_names_resolve_to_the_offline_models(offline_model_paths):
-    for name in offline_model_names():
-        assert resolve_model(name) == offline_model_paths[name]
+def test_short_names_resolve_to_the_offline_models(offline_model_paths, pulled_model_paths):
+    paths = {**offline_model_paths, **pulled_model_paths}
+    assert list(paths) == offline_model_names()
+    for name, path in paths.items():
+        assert resolve_model(name) == path
 
 
 def test_real_gguf_path(offline_model_paths):

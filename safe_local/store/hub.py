@@ -8,9 +8,9 @@ What it does:
   the network;
 - downloads into the shared HF cache (``~/.cache/huggingface/hub``: no second copy, other
   tools see the file): ``get_hf_file_metadata`` and ``HfApi.get_paths_info`` give the commit,
-  size and LFS sha256, free disk space is checked first, ``http_get`` streams the bytes with
-  progress and Range resumes, the sha256 is checked, and ``hf_hub_download`` then links the
-  verified blob into the snapshot and writes refs/main, the usual cache layout.
+  size and LFS sha256, free disk space is checked first, safe_local.store.download streams the
+  bytes with progress, cancel and Range resumes, the sha256 is checked, and ``hf_hub_download``
+  then links the verified blob into the snapshot and writes refs/main, the usual cache layout.
 
 Why not ``hf_hub_download`` alone: since huggingface_hub 1.0 it writes to a process-unique
 temporary file and deletes it on any failure, so an interrupted or cancelled download starts
@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx2
@@ -52,18 +51,16 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.file_download import http_get, repo_folder_name
+from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import WeakFileLock, build_hf_headers
-from huggingface_hub.utils.sha import sha_fileobj
 
 from safe_local.errors import SafeLocalError
 from safe_local.store.catalog import HubRef
-from safe_local.store.memory import format_bytes
+from safe_local.store.download import Progress, check_sha256, download, free_space, offline_error, reason, require_space
 
 __all__ = [
     "CachedGGUF",
     "HubEnv",
-    "PullCancelled",
     "PullPlan",
     "cached_ggufs",
     "cached_path",
@@ -74,13 +71,8 @@ __all__ = [
     "quant_of",
 ]
 
-Progress = Callable[[int, int], None]
 _QUANT_RE = re.compile(r"[-_.]((?:I?Q\d\w*?|F16|BF16|F32))\.gguf$", re.IGNORECASE)
 _TRUE = {"1", "ON", "YES", "TRUE"}
-
-
-class PullCancelled(SafeLocalError):
-    """The download was cancelled; the partial file is kept and the next pull resumes it."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +184,7 @@ def plan_pull(ref: HubRef, env: HubEnv | None = None) -> PullPlan:
     """Ask the Hub what pulling ``ref`` means (file, size, sha256); downloads nothing."""
     env = env or hub_env()
     if env.offline:
-        raise SafeLocalError(f"{ref.spec} is not downloaded and HF_HUB_OFFLINE is set: unset it, then run: safe-local pull {ref.spec}")
+        raise offline_error(ref.spec)
     with _hub_errors(ref, env):
         api = HfApi(endpoint=env.endpoint)
         file = ref.file or pick_quant_file(ref.repo, api.list_repo_files(ref.repo), ref.quant or "")
@@ -209,7 +201,7 @@ def plan_pull(ref: HubRef, env: HubEnv | None = None) -> PullPlan:
     return PullPlan(
         spec=ref.spec, repo=ref.repo, file=file, size=size, sha256=lfs.sha256 if lfs else None,
         blob=blob, partial_bytes=partial.stat().st_size if partial.exists() else 0,
-        free_bytes=_free_space(blob.parent), url=meta.location, etag=meta.etag,
+        free_bytes=free_space(blob.parent), url=meta.location, etag=meta.etag,
     )
 
 
@@ -220,12 +212,8 @@ def pull_hub(ref: HubRef, *, progress: Progress | None = None, cancel: threading
     if cached is not None:
         return cached
     plan = plan_pull(ref, env)
-    missing = plan.size - plan.partial_bytes
-    if missing > plan.free_bytes:
-        raise SafeLocalError(
-            f"not enough disk space for {plan.file}: it needs {format_bytes(missing)} more, "
-            f"{plan.blob.parent} has {format_bytes(plan.free_bytes)} free; free some space or set HF_HUB_CACHE to another disk"
-        )
+    require_space(plan.size - plan.partial_bytes, plan.free_bytes, plan.blob.parent, plan.file,
+                  "free some space or set HF_HUB_CACHE to another disk")
     lock = env.cache_dir / ".locks" / repo_folder_name(repo_id=ref.repo, repo_type="model") / f"{plan.etag}.lock"
     try:
         plan.blob.parent.mkdir(parents=True, exist_ok=True)
@@ -238,7 +226,7 @@ def pull_hub(ref: HubRef, *, progress: Progress | None = None, cancel: threading
                 os.replace(plan.partial, plan.blob)
     except OSError as exc:
         raise SafeLocalError(
-            f"cannot write to the Hugging Face cache {env.cache_dir} ({_reason(exc)}): set HF_HUB_CACHE to a writable folder"
+            f"cannot write to the Hugging Face cache {env.cache_dir} ({reason(exc)}): set HF_HUB_CACHE to a writable folder"
         ) from exc
     # The verified blob is in place, so this only links it into snapshots/ and writes refs/main.
     with _hub_errors(ref, env):
@@ -251,90 +239,17 @@ def pull_hub(ref: HubRef, *, progress: Progress | None = None, cancel: threading
 # --- internals ----------------------------------------------------------------------------------
 
 
-class _Cancelled(Exception):
-    pass
-
-
-def _progress_class(progress: Progress | None, cancel: threading.Event | None) -> type:
-    """A tqdm stand-in for http_get: reports bytes done and stops the download on cancel."""
-
-    class _Bar:
-        def __init__(self, *, total: int | None = None, initial: int = 0, **_: object) -> None:
-            self.n, self.total = initial, total or 0
-
-        def update(self, n: int) -> None:
-            # Raised before http_get writes the chunk, so the partial file holds exactly what was counted.
-            if cancel is not None and cancel.is_set():
-                raise _Cancelled
-            self.n += n
-            if progress is not None:
-                progress(self.n, self.total)
-
-        def close(self) -> None:
-            pass
-
-        def __enter__(self) -> "_Bar":
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-    return _Bar
-
-
 def _download(plan: PullPlan, env: HubEnv, progress: Progress | None, cancel: threading.Event | None) -> None:
     headers = build_hf_headers()
     if urlsplit(plan.url).hostname != urlsplit(env.endpoint).hostname:
         headers.pop("authorization", None)  # a CDN link is signed; the Hub token stays with the Hub
-    have = plan.partial.stat().st_size if plan.partial.exists() else 0
-    if have > plan.size:  # not a prefix of this file: start over
-        plan.partial.unlink()
-        have = 0
-    if progress is not None:
-        progress(have, plan.size)
-    try:
-        with open(plan.partial, "ab") as f:
-            http_get(plan.url, f, resume_size=have, headers=headers, expected_size=plan.size,
-                     displayed_filename=plan.file, tqdm_class=_progress_class(progress, cancel))
-    except _Cancelled:
-        kept = plan.partial.stat().st_size
-        raise PullCancelled(
-            f"pull of {plan.spec} cancelled with {format_bytes(kept)} of {format_bytes(plan.size)} kept: "
-            f"run: safe-local pull {plan.spec} to resume"
-        ) from None
-    except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
-        kept = plan.partial.stat().st_size if plan.partial.exists() else 0
-        raise SafeLocalError(
-            f"download of {plan.file} stopped at {format_bytes(kept)} of {format_bytes(plan.size)} "
-            f"({_reason(exc)}): run: safe-local pull {plan.spec} to resume"
-        ) from exc
+    download(plan.url, plan.partial, plan.size, spec=plan.spec, label=plan.file, headers=headers,
+             progress=progress, cancel=cancel)
 
 
 def _verify(plan: PullPlan) -> None:
-    if plan.sha256 is None:  # not an LFS file: the Hub publishes no sha256 to check against
-        return
-    with open(plan.partial, "rb") as f:
-        got = sha_fileobj(f).hex()
-    if got != plan.sha256:
-        plan.partial.unlink()
-        raise SafeLocalError(
-            f"{plan.repo}/{plan.file} does not match the Hub's sha256 (got {got[:12]}…, want {plan.sha256[:12]}…): "
-            f"deleted it; run: safe-local pull {plan.spec} to download it again"
-        )
-
-
-def _free_space(directory: Path) -> int:
-    for candidate in (directory, *directory.parents):
-        if candidate.exists():
-            return shutil.disk_usage(candidate).free
-    return 0
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code}"
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if plan.sha256 is not None:  # None: not an LFS file, the Hub publishes no sha256 to check against
+        check_sha256(plan.partial, plan.sha256, what=f"{plan.repo}/{plan.file}", against="the Hub's sha256", spec=plan.spec)
 
 
 @contextmanager
@@ -358,9 +273,9 @@ def _hub_errors(ref: HubRef, env: HubEnv) -> Iterator[None]:
             f"{ref.spec} is not downloaded and offline mode is on: unset HF_HUB_OFFLINE, then run: safe-local pull {ref.spec}"
         ) from exc
     except HfHubHTTPError as exc:
-        raise SafeLocalError(f"the Hub at {env.endpoint} answered {_reason(exc)} for {repo} ({what}): try again later") from exc
+        raise SafeLocalError(f"the Hub at {env.endpoint} answered {reason(exc)} for {repo} ({what}): try again later") from exc
     except (httpx2.HTTPError, OSError) as exc:
         raise SafeLocalError(
-            f"cannot reach the Hub at {env.endpoint} ({_reason(exc)}): check the network, "
+            f"cannot reach the Hub at {env.endpoint} ({reason(exc)}): check the network, "
             "or set HF_HUB_OFFLINE=1 to use downloaded models only"
         ) from exc

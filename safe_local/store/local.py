@@ -4,12 +4,13 @@ What it does: ``list_local`` gives the offline models whose packages are install
 GGUF file in the shared HF cache, named the way a user types them (a catalog name, with
 ``:QUANT`` when it is not the default quantization, else ``owner/repo/file.gguf``).
 ``remove`` deletes a downloaded file's snapshot links and its blob when no other
-snapshot uses it, plus a leftover partial download. A name is an offline model or a Hub model
+snapshot uses it, plus a leftover partial download; for an offline model pulled from PyPI, its
+assembled file and what an interrupted pull kept. A name is an offline model or a Hub model
 as the catalog says (a user's [models] entry that reuses an offline name makes it a Hub model
 here too, as everywhere else).
 
-Left out: the network (nothing here downloads), the offline models' packages (pip owns them;
-``remove`` refuses them with a message), and other tools' non-GGUF files in the HF cache.
+Left out: the network (nothing here downloads), the bundled offline models' packages (pip owns
+them; ``remove`` refuses them with a message), and other tools' non-GGUF files in the HF cache.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import assembled_path, offline_model_info, offline_model_path
+from safe_local.offline_models import assembled_path, offline_model_info, offline_model_path, remove_assembled
 from safe_local.store.catalog import load_catalog, parse_hub_spec
 from safe_local.store.hub import cached_ggufs, hub_env, pick_quant_file
+from safe_local.store.pypi import remove_download
 
 __all__ = ["LocalModel", "list_local", "remove"]
 
@@ -42,7 +44,7 @@ def list_local() -> list[LocalModel]:
         if model.source == "pypi":
             try:
                 path = offline_model_path(model.name)
-            except SafeLocalError:  # its packages are not installed
+            except SafeLocalError:  # its packages are not installed, or it is not pulled
                 continue
             found.append(LocalModel(model.name, path, path.stat().st_size, "pypi"))
     names = {
@@ -61,8 +63,13 @@ def list_local() -> list[LocalModel]:
 
 
 def remove(name: str) -> int:
-    """Delete a downloaded model from the HF cache; returns the bytes freed."""
+    """Delete a downloaded model (HF cache, or a pulled offline model); returns the bytes freed."""
     catalog = load_catalog()
+    if catalog.is_offline(name) and offline_model_info(name).pulled:
+        freed = remove_assembled(name) + remove_download(name)
+        if not freed:
+            raise SafeLocalError(f"{name} is not downloaded: `safe-local ls` lists the downloaded models")
+        return freed
     if catalog.is_offline(name):
         raise SafeLocalError(f"{name} is installed from PyPI, not downloaded: nothing to remove ({_offline_file_note(name)})")
     ref = parse_hub_spec(name, catalog)

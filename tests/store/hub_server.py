@@ -7,8 +7,10 @@ It answers the requests huggingface_hub makes, with the headers it reads:
 - GET ``/api/models/{repo}/tree/{rev}`` (list_repo_files) and
   POST ``/api/models/{repo}/paths-info/{rev}`` (get_paths_info, with the LFS sha256 and size).
 Faults a test can switch on per file: drop the connection after N bytes of the next GET and
-answer 503 to the GETs after it (an outage), or serve bytes that do not match the advertised
-sha256. Every request is recorded (method, path, headers) for the tests to inspect.
+answer 503 to the GETs after it (an outage), serve bytes that do not match the advertised
+sha256, or send slowly. Every request is recorded (method, path, headers) for the tests to
+inspect. ``send_file`` and ``StandInServer`` are shared with the package index stand-in
+(index_server.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import hashlib
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -33,6 +37,7 @@ class HostedFile:
     drop_after: int | None = None  # next GET: send this many bytes, then cut the connection
     outage: bool = False  # GETs answer 503 (set after a drop)
     corrupt: bool = False  # serve bytes that differ from the advertised sha256
+    slow: bool = False  # send 1 MB every 50 ms, so a test can interrupt a download midway
 
     def __post_init__(self) -> None:
         data = self.path.read_bytes()
@@ -117,33 +122,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if hosted is False:
                 return
             assert isinstance(hosted, HostedFile)
-            if send_body and hosted.outage:
-                self._error(503)
-                return
-            start = 0
-            ranged = self.headers.get("Range")
-            if send_body and ranged and ranged.startswith("bytes="):
-                start = int(ranged[len("bytes="):].split("-")[0])
-            self.send_response(206 if start else 200)
             etag = f'"{hosted.sha256}"'
-            for key, value in (("ETag", etag), ("X-Linked-Etag", etag), ("X-Repo-Commit", COMMIT),
-                               ("X-Linked-Size", str(hosted.size)), ("Accept-Ranges", "bytes"),
-                               ("Content-Length", str(hosted.size - start))):
-                self.send_header(key, value)
-            if start:
-                self.send_header("Content-Range", f"bytes {start}-{hosted.size - 1}/{hosted.size}")
-            self.end_headers()
-            if not send_body:
-                return
-            body = hosted.body()[start:]
-            if hosted.drop_after is not None:
-                self.wfile.write(body[:hosted.drop_after])
-                self.wfile.flush()
-                hosted.drop_after, hosted.outage = None, True
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.wfile.write(body)
+            send_file(self, hosted, send_body, {"ETag": etag, "X-Linked-Etag": etag, "X-Repo-Commit": COMMIT,
+                                                "X-Linked-Size": str(hosted.size)})
 
         def _tree(self, repo: str) -> list[dict]:
             return [
@@ -177,26 +158,67 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def send_file(handler: BaseHTTPRequestHandler, hosted: HostedFile, send_body: bool, headers: dict[str, str]) -> None:
+    """Answer a HEAD or GET for a hosted file: ``Range: bytes=N-`` gives 206, faults apply to GETs."""
+    if send_body and hosted.outage:
+        handler.send_response(503)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return
+    start = 0
+    ranged = handler.headers.get("Range")
+    if send_body and ranged and ranged.startswith("bytes="):
+        start = int(ranged[len("bytes="):].split("-")[0])
+    handler.send_response(206 if start else 200)
+    for key, value in {**headers, "Accept-Ranges": "bytes", "Content-Length": str(hosted.size - start)}.items():
+        handler.send_header(key, value)
+    if start:
+        handler.send_header("Content-Range", f"bytes {start}-{hosted.size - 1}/{hosted.size}")
+    handler.end_headers()
+    if not send_body:
+        return
+    body = hosted.body()[start:]
+    if hosted.drop_after is not None:
+        handler.wfile.write(body[:hosted.drop_after])
+        handler.wfile.flush()
+        hosted.drop_after, hosted.outage = None, True
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+        return
+    step = 1 << 20 if hosted.slow else len(body) or 1
+    for offset in range(0, len(body), step):
+        handler.wfile.write(body[offset:offset + step])
+        if hosted.slow:
+            time.sleep(0.05)
+
+
 def _paths_from_body(body: str, content_type: str) -> set[str]:
     if "json" in content_type:
         return set(json.loads(body).get("paths", []))
     return set(parse_qs(body).get("paths", []))
 
 
-class HubServer:
-    """Runs a FakeHub on an ephemeral loopback port until stopped."""
+class StandInServer:
+    """Runs a fake (anything with a ``url`` to set) on an ephemeral loopback port until stopped."""
 
-    def __init__(self) -> None:
-        self.hub = FakeHub()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.hub))
+    def __init__(self, fake: Any, handler: Callable[[Any], type[BaseHTTPRequestHandler]]) -> None:
+        self.fake = fake
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler(fake))
         self.server.daemon_threads = True
-        self.hub.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.fake.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> FakeHub:
+    def __enter__(self) -> Any:
         self.thread.start()
-        return self.hub
+        return self.fake
 
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class HubServer(StandInServer):
+    """Runs a FakeHub on an ephemeral loopback port until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeHub(), _handler)

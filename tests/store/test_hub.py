@@ -12,19 +12,11 @@ from pathlib import Path
 import pytest
 
 from safe_local import store
-from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
+from tests.store.conftest import one_line_error
 from tests.store.hub_server import COMMIT
 
 REPO = "test-org/Tiny-GGUF"
-
-
-def one_line_error(call, *args, **kwargs) -> str:
-    with pytest.raises(SafeLocalError) as exc:
-        call(*args, **kwargs)
-    message = str(exc.value)
-    assert message and "\n" not in message
-    return message
 
 
 def sha256(path: Path) -> str:

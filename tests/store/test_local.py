@@ -15,7 +15,7 @@ from safe_local.store.hub import cached_ggufs
 REPO = "test-org/Tiny-GGUF"
 
 
-def test_list_local_names_offline_and_downloaded_models(hub, small_gguf):
+def test_list_local_names_offline_and_downloaded_models(hub, small_gguf, pulled_model_paths):
     hub.add(REPO, "tiny-Q4_K_M.gguf", small_gguf)
     hub.add(REPO, "sub/other.gguf", small_gguf)
     store.pull(REPO)
