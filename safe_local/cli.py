@@ -19,7 +19,7 @@ from safe_local.errors import SafeLocalError
 
 PROG = "safe-local"
 # Subcommand modules in safe_local.commands, in the order `--help` lists them.
-COMMANDS = ("run", "chat", "serve", "store", "eval", "doctor")
+COMMANDS = ("run", "chat", "serve", "store", "eval", "tune", "doctor")
 
 
 class Parser(argparse.ArgumentParser):

@@ -50,13 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="benchmark each model alone and the ensembles on real tasks")
     p.add_argument("action", nargs="?", choices=["report", "fetch"],
                    help="report: only rewrite the report of --out; fetch: extract the built-in tasks into the cache")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--task", help="gsm8k, math500, arc-challenge, comma-separated, each with an optional "
-                        ":N limit (e.g. gsm8k:100,math500:50)")
-    source.add_argument("--data", type=Path, help='your own JSONL: {"question","answer"} or '
-                        '{"question","choices","answer": index} per line')
-    p.add_argument("--limit", type=int, help="items per task (default: all)")
-    p.add_argument("--offset", type=int, default=0, help="skip this many items of each task first")
+    add_item_arguments(p)
     p.add_argument("--models", "-m", type=model_list, help="comma-separated model names or .gguf paths, drafter first "
                    "(default: the preset's models)")
     p.add_argument("--preset", "-p", help="a named ensemble (default: tiny); its weights, sharpening and chunk apply")
@@ -81,6 +75,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the per-method figures as one JSON object")
     # Every option's default, so `eval report` and `eval fetch` can refuse the options they would ignore.
     p.set_defaults(handler=eval_command, defaults=vars(p.parse_args([])))
+
+
+def add_item_arguments(p: argparse.ArgumentParser) -> None:
+    """--task/--data, --limit and --offset: which items to answer (eval and tune read them alike)."""
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--task", help="gsm8k, math500, arc-challenge, comma-separated, each with an optional "
+                        ":N limit (e.g. gsm8k:100,math500:50)")
+    source.add_argument("--data", type=Path, help='your own JSONL: {"question","answer"} or '
+                        '{"question","choices","answer": index} per line')
+    p.add_argument("--limit", type=int, help="items per task (default: all)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many items of each task first")
+
+
+def tasks_from_args(args: argparse.Namespace) -> list[tuple[str, list["Item"]]]:
+    """Each task named by the item arguments, with the items to answer (after --offset and limits)."""
+    return [(name, _window(name, items, args.offset, limit)) for name, items, limit in _sources(args)]
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -108,7 +118,7 @@ def eval_command(args: argparse.Namespace) -> int:
         return 0
 
     sources = _sources(args)
-    tasks = [(name, _window(name, items, args.offset, limit)) for name, items, limit in sources]
+    tasks = tasks_from_args(args)
     specs, preset_options = select_ensemble(args.models, args.preset)
     flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
     # A flag overrides the preset's value of the same option.

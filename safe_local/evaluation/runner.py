@@ -35,14 +35,12 @@ class Run:
         return self.task, self.item.id, self.item.content_hash, self.method.label, self.method.settings_hash
 
 
-def plan_runs(
-    tasks: Sequence[tuple[str, Sequence[Item]]], methods: Sequence[Method], shard: tuple[int, int] = (0, 1)
-) -> list[Run]:
-    """Every run of the evaluation, item-major (an item with each method, then the next item).
+def item_order(tasks: Sequence[tuple[str, Sequence[Item]]], shard: tuple[int, int] = (0, 1)) -> list[tuple[str, Item]]:
+    """Every (task, item) of the evaluation, the tasks interleaved.
 
-    The tasks are interleaved so that each advances at the same pace relative to its length
-    (with 100, 100 and 50 items: two items of each of the first two per item of the third), so
-    a run stopped halfway has covered every task about halfway rather than only the first.
+    Each task advances at the same pace relative to its length (with 100, 100 and 50 items: two
+    items of each of the first two per item of the third), so a run stopped halfway, or any
+    prefix of the order, covers every task about halfway rather than only the first.
     `shard` (k, n) keeps every n-th item of each task from the k-th (0-based), so n processes
     with k = 0..n-1 share the items between them.
     """
@@ -51,7 +49,15 @@ def plan_runs(
         ((i / len(items), t, item) for t, (_, items) in enumerate(tasks) for i, item in enumerate(items) if i % n == k),
         key=lambda entry: entry[:2],
     )
-    return [Run(tasks[t][0], item, method) for _, t, item in order for method in methods]
+    return [(tasks[t][0], item) for _, t, item in order]
+
+
+def plan_runs(
+    tasks: Sequence[tuple[str, Sequence[Item]]], methods: Sequence[Method], shard: tuple[int, int] = (0, 1)
+) -> list[Run]:
+    """Every run of the evaluation, item-major (an item with each method, then the next item),
+    items in `item_order`."""
+    return [Run(task, item, method) for task, item in item_order(tasks, shard) for method in methods]
 
 
 def run_pending(
