@@ -8,12 +8,13 @@ Methods (all here, so they can be compared on the same prompts and models):
   stable (a boundary for every model) and lacks consensus (neither C1 nor C2) is ensembled with
   the base method (`unite` top-k union or `gac` full union vocabulary) and sharpened; drafted
   tokens after a replaced one are discarded. Verifiers never get ensembled ids pushed in.
-- `unite`: every-token UniTE; each step all models' top-k union decides, and the chosen string
-  is tokenized and pushed into every model (their KV caches grow with it).
+- `unite`: every-token UniTE; each step all models' top-k union decides; the drafter takes the
+  chosen string as its ids and every other model re-tokenizes the whole reply, as UniTE's
+  released code does (their KV caches keep the common prefix).
 - `gac`: GaC with a threshold; the drafter decides alone unless its max probability is below
   `gac_threshold`, then all models' full distributions are averaged over the union vocabulary.
-  Chosen strings are pushed into every model; verifiers decode them lazily, in one batch, only
-  when they are next needed.
+  Chosen strings reach the models as for `unite`; verifiers decode them lazily, in one batch,
+  only when they are next needed.
 
 The methods live in safe_local.runs, one module each, on the steps they share (runs/base.py);
 the options in safe_local.generation_config. Every model call goes through `Model.evaluate`, which keeps each KV cache equal to a token
