@@ -60,6 +60,10 @@ def test_bad_text_completion_requests(tiny_server):
         assert status == 400 and says in _error(400, reply)["message"]
 
 
+def test_routes_answer_without_the_v1_prefix_too(tiny_server):
+    assert request(tiny_server, "GET", "/models")[2] == request(tiny_server, "GET", "/v1/models")[2]
+
+
 def test_unknown_routes_and_methods_answer_in_the_same_shape(tiny_server):
     status, _, reply = request(tiny_server, "GET", "/v1/engines")
     assert status == 404 and "no such endpoint" in _error(404, reply)["message"]
@@ -75,6 +79,15 @@ def test_unknown_fields_are_ignored_and_text_parts_are_text(tiny_server):
     other = request(tiny_server, "POST", "/v1/chat/completions", {"messages": parts, "max_tokens": 4, **extra})
     assert plain[0] == other[0] == 200
     assert other[2]["choices"][0]["message"]["content"] == plain[2]["choices"][0]["message"]["content"]
+
+
+def test_a_developer_message_is_a_system_message(tiny_server):
+    replies = [request(tiny_server, "POST", "/v1/chat/completions",
+                       {"messages": [{"role": role, "content": "Answer in French."}, *HI], "max_tokens": 4})
+               for role in ("system", "developer")]
+    assert replies[0][0] == replies[1][0] == 200
+    assert replies[0][2]["choices"][0]["message"]["content"] == replies[1][2]["choices"][0]["message"]["content"]
+    assert replies[0][2]["usage"] == replies[1][2]["usage"]
 
 
 def test_the_server_keeps_serving_after_bad_requests(tiny_server):
