@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import openai
@@ -82,8 +83,8 @@ def main() -> int:
         with Ensemble.load(preset="tiny") as ens:
             for i, question in enumerate(questions):
                 messages = [{"role": "user", "content": PROMPT.format(question=question)}]
-                runs = [("api", lambda: through_api(ens, messages, args.max_tokens)),
-                        ("server", lambda: through_server(client, messages, args.max_tokens))]
+                runs = [("api", partial(through_api, ens, messages, args.max_tokens)),
+                        ("server", partial(through_server, client, messages, args.max_tokens))]
                 done = {name: run() for name, run in (runs if i % 2 == 0 else runs[::-1])}
                 (api_text, tokens, api_s), (server_text, server_tokens, server_s, engine_s) = done["api"], done["server"]
                 if (server_text, server_tokens) != (api_text, tokens):
