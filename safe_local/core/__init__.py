@@ -4,7 +4,8 @@ Everything here works on token tables, byte offsets and logit arrays handed in b
 - vocab: a model's token table (`Vocab`), union keys, first sub-token of a string;
 - alignment: byte-offset boundaries, OOV-like tokens (Eq. 1), candidate and aligned positions;
 - consensus: the C1/C2 skip test (Theorem 1) and model weights;
-- probs / sampling: the one softmax, greedy / temperature / top-p token choice;
+- probs / sampling: the one softmax, greedy / temperature / top-p / min-p token choice;
+- penalties: repeat, presence, frequency and DRY penalties on one model's logits;
 - ensemble: UniTE top-k union and GaC full-vocabulary union distributions;
 - sharpening: heuristic prefix consolidation and geometric mean for flat ensembles;
 - speculative: accept/resample for the sampling variant (paper App. H).
@@ -23,7 +24,8 @@ from .alignment import (
 from .consensus import Consensus, check, drafter_decides, drafter_keeps, normalize_weights
 from .ensemble import GacUnion, UnionDistribution, unite_union
 from .probs import softmax, top_indices
-from .sampling import draw, sample_token, top_p_filter
+from .penalties import Penalizer
+from .sampling import draw, min_p_filter, sample_token, top_p_filter
 from .sharpening import geometric, heuristic, sharpen
 from .speculative import accept_or_resample
 from .vocab import EOG_KEY, Vocab
@@ -52,5 +54,7 @@ __all__ = [
     "accept_or_resample",
     "sample_token",
     "top_p_filter",
+    "min_p_filter",
+    "Penalizer",
     "draw",
 ]

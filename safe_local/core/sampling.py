@@ -1,11 +1,13 @@
-"""Choosing one token from logits: greedy, temperature, top-p (nucleus), banned ids.
+"""Choosing one token from logits: greedy, temperature, top-p (nucleus), min-p, banned ids.
 
 One implementation shared by drafting, the single-model baselines and the sampling variant of
 SAFE, so every path picks tokens the same way. `draw` is the one place a random number becomes
 an index.
 
-Left out on purpose: top-k, min-p, repetition penalties and other samplers (SAFE does not need
-them), and any knowledge of which ids are banned or why.
+Top-p and min-p cut the tempered distribution, in that order (as ollama does; llama.cpp cuts
+before its temperature). Left out on purpose: sampling top-k (`top_k` is UniTE's union size;
+min-p covers its use), repetition penalties (`penalties`, applied to the logits before they get
+here), and any knowledge of which ids are banned or why.
 """
 
 from __future__ import annotations
@@ -56,15 +58,25 @@ def top_p_filter(probs: np.ndarray, top_p: float) -> np.ndarray:
     return out / out.sum()
 
 
+def min_p_filter(probs: np.ndarray, min_p: float) -> np.ndarray:
+    """Keep the tokens at least min_p times as likely as the likeliest one; renormalized copy."""
+    p = np.asarray(probs, dtype=np.float64)
+    if not 0 <= min_p <= 1:
+        raise ValueError(f"min_p must be in [0, 1], got {min_p}")
+    out = np.where(p >= min_p * p.max(), p, 0.0)
+    return out / out.sum()
+
+
 def sample_token(
     logits: np.ndarray,
     temperature: float,
     top_p: float,
     rng: np.random.Generator,
     banned: np.ndarray | None = None,
+    min_p: float = 0.0,
 ) -> int:
-    """One token id from raw logits. temperature == 0 is greedy (argmax, top_p ignored);
-    `banned` (bool mask) ids are set to -inf first and never chosen."""
+    """One token id from raw logits. temperature == 0 is greedy (argmax, top_p and min_p
+    ignored); `banned` (bool mask) ids are set to -inf first and never chosen."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     x = np.asarray(logits)
@@ -77,4 +89,6 @@ def sample_token(
     probs = softmax(x, temperature)
     if top_p < 1:
         probs = top_p_filter(probs, top_p)
+    if min_p > 0:
+        probs = min_p_filter(probs, min_p)
     return draw(probs, rng)
