@@ -3,9 +3,9 @@
 `start` waits for a turn (ApiError 429 with Retry-After when the line is full, 503 once the
 server is stopping), starts the request's Job and waits until its reply can start, so a
 request that fails (unknown model, too big, prompt too long) gets its error status before any
-reply byte. A client that leaves while waiting gives up its place. `stop` (Ctrl+C) cancels the
-running generation and turns the waiting requests away; `close` waits for the last turn to end
-and unloads the models. Left out: HTTP and formats (safe_local.server.app).
+reply byte. A client that leaves while waiting gives up its place. `stop_threadsafe` (Ctrl+C)
+cancels the running generation and turns the waiting requests away; `close` waits for the last
+turn to end and unloads the models. Left out: HTTP and formats (safe_local.server.app).
 """
 
 from __future__ import annotations
