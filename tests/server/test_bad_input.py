@@ -73,8 +73,8 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(tiny_server):
 
 def test_unknown_fields_are_ignored_and_text_parts_are_text(tiny_server):
     plain = request(tiny_server, "POST", "/v1/chat/completions", {"messages": HI, "max_tokens": 4})
-    extra = {"frequency_penalty": 0.5, "user": "me", "logit_bias": {}, "tools": [], "parallel_tool_calls": False,
-             "response_format": {"type": "text"}, "top_k": 40}
+    extra = {"user": "me", "logit_bias": {}, "tools": [], "parallel_tool_calls": False, "metadata": {"a": "b"},
+             "response_format": {"type": "text"}, "top_k": 40, "no_such_option": [1]}
     parts = [{"role": "user", "content": [{"type": "text", "text": "Say "}, {"type": "text", "text": "hi."}]}]
     other = request(tiny_server, "POST", "/v1/chat/completions", {"messages": parts, "max_tokens": 4, **extra})
     assert plain[0] == other[0] == 200
