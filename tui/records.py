@@ -40,6 +40,11 @@ class ReplyFigures:
     ensemble_rate: float
     stop_reason: str
 
+    @property
+    def ensembled(self) -> int:
+        """Ensembled positions (the rate is ensembled / tokens, so this gives the count back)."""
+        return round(self.ensemble_rate * self.tokens)
+
     @classmethod
     def from_result(cls, result: GenerationResult) -> "ReplyFigures":
         s = result.stats

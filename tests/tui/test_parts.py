@@ -1,4 +1,5 @@
-"""The chat app's plain parts: keymap from the config, settings, stored events, token marking."""
+"""The chat app's plain parts: keymap from the config, settings, stored events, token marking,
+the status line's E/T."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pytest
 from safe_local import SafeLocalError
 from tests.tui.samples import EVENT, FIRST
 from tui import keys
-from tui.records import event_from_dict, event_to_dict
+from tui.records import ReplyFigures, event_from_dict, event_to_dict
 from tui.settings import ChatSettings, unknown_keys
+from tui.status import StatusInfo, status_content
 from tui.turns import EOG_MARK, token_content, token_span
 
 
@@ -51,3 +53,15 @@ def test_token_content_marks_each_ensembled_position():
     assert content.plain == text + EOG_MARK
     styled = [(s.start, s.end) for s in content.spans]
     assert (14, 20) in styled and (21, 22) in styled
+
+
+@pytest.mark.parametrize("tokens, ensembled, shown", [
+    (7, 3, "E/T 3 of 7 tokens"), (1, 0, "E/T 0 of 1 token"), (49, 10, "E/T 10 of 49 tokens"),
+    (50, 10, "E/T 20% (50 tok)"), (400, 100, "E/T 25% (400 tok)"),
+])
+def test_status_gives_e_t_as_a_count_on_short_replies(tokens, ensembled, shown):
+    figures = ReplyFigures(models=["a", "b"], drafter="a", method="safe/unite", tokens=tokens, prompt_tokens=5,
+                           tokens_per_s=10.0, ensemble_rate=ensembled / tokens, stop_reason="eos")
+    assert figures.ensembled == ensembled
+    line = status_content(StatusInfo(models=("a", "b"), method="safe/unite", figures=figures)).plain
+    assert shown in line and "%" not in line.replace(shown, "")
