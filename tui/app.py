@@ -1,9 +1,9 @@
 """The chat app: conversations on the left, the streaming reply in the middle, status below.
 
-`ChatApp` lays out the widgets, keeps the open conversation and its settings, and handles the
-conversation, inspector, settings and help actions. Sending and streaming replies live in
-tui.replies (ReplyControl), choosing and loading models in tui.ensembles (EnsembleControl); both
-are mixed in here. Every error a user can cause ends as a notification, never a traceback.
+`ChatApp` lays out the widgets and handles the conversation, inspector, settings and help
+actions. It is the top of a line of layers, each in its own module: the shared state and views
+(tui.base, ChatBase), choosing and loading models (tui.ensembles, EnsembleControl), sending and
+streaming replies (tui.replies, ReplyControl). Every error a user can cause ends as a notification, never a traceback.
 
 The app can be handed an already-loaded Ensemble (tests, embedding), which it uses but never
 closes; ensembles it loads itself it closes on exit or when replacing them.
@@ -13,34 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from safe_local import Ensemble, SafeLocalError
-from safe_local.history import Conversation, History
+from safe_local import SafeLocalError
 from safe_local.paths import data_dir
 from tui import catalog, keys
+from tui.base import wanted
 from tui.commands import ConversationsProvider, action_commands
 from tui.composer import Composer
 from tui.dialogs import AskText, Confirm
-from tui.ensembles import EnsembleControl, wanted
 from tui.help import HelpScreen
 from tui.inspector import InspectorScreen
-from tui.picker import Choice
 from tui.records import ReplyFigures, events_from_meta
-from tui.replies import Reply, ReplyControl
-from tui.settings import ChatSettings, unknown_keys
+from tui.replies import ReplyControl
+from tui.settings import ChatSettings
 from tui.settings_screen import SettingsScreen
 from tui.sidebar import ConversationList
-from tui.status import StatusInfo, StatusLine
+from tui.status import StatusLine
 from tui.turns import AssistantTurn, TokenView, UserTurn
 
 WELCOME = (
@@ -51,44 +46,11 @@ WELCOME = (
 )
 
 
-class ChatApp(ReplyControl, EnsembleControl, App[None]):
+class ChatApp(ReplyControl):
     CSS_PATH = "app.tcss"
     TITLE = "safe-local chat"
     BINDINGS = keys.bindings(keys.APP)
     COMMANDS = App.COMMANDS | {ConversationsProvider}
-
-    show_ensembled: reactive[bool] = reactive(False)
-
-    def __init__(
-        self,
-        *,
-        ensemble: Ensemble | None = None,
-        models: list[str] | None = None,
-        preset: str | None = None,
-        history: History | str | Path | None = None,
-        config: Mapping[str, Any] | None = None,
-        choices: list[Choice] | None = None,
-    ) -> None:
-        super().__init__()
-        config = dict(config or {})
-        self.keymap, key_warnings = keys.load_keymap(config.get("keybindings", {}))
-        chat_table = config.get("chat", {})
-        self.config_warnings = key_warnings + [f"[chat] {k}: not a chat setting, ignored" for k in unknown_keys(chat_table)]
-        self.chat_table = chat_table
-        self.defaults = catalog.new_chat_settings(chat_table, preset=preset, models=models or (), handed=ensemble)
-        self.history = history if isinstance(history, History) else History(history)
-        self._owns_history = not isinstance(history, History)
-        self.fixed_choices = choices
-        # The loaded ensemble and the (preset, models) it was loaded for; None: the startup default.
-        self.ensemble = ensemble
-        self.owns_ensemble = False
-        self.loaded_for: tuple | None = wanted(self.defaults) if ensemble else None
-        self.ensemble_lock = threading.Lock()  # held while loading and while a reply streams
-        self.loading = False
-        self.conversation: Conversation | None = None
-        self.settings = replace(self.defaults)
-        self.reply: Reply | None = None
-        self.figures: ReplyFigures | None = None
 
     # --- layout -------------------------------------------------------------------------------
 
@@ -106,12 +68,15 @@ class ChatApp(ReplyControl, EnsembleControl, App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Focus the input now, before the app reads its first key: keys typed while it starts
+        # are already queued, and `focus()` (queued behind them) or the screen's auto-focus (the
+        # sidebar) would let them go to a widget that drops them.
+        self.screen.set_focus(self.query_one(Composer))
         self.set_keymap(self.keymap)
         for warning in self.config_warnings:
             self.notify(warning, title="Config", severity="warning")
         self.refresh_sidebar()
         self.refresh_status()
-        self.query_one(Composer).focus()
         if self.ensemble is None:
             self.load_ensemble(self.defaults)
 
@@ -139,54 +104,7 @@ class ChatApp(ReplyControl, EnsembleControl, App[None]):
         yield from super().get_system_commands(screen)
         yield from action_commands(self)
 
-    # --- status, sidebar, log -------------------------------------------------------------------
-
-    def refresh_status(self) -> None:
-        ens = self.ensemble
-        if self.loading:  # say what is being loaded
-            names = tuple(self.settings.models) or (self.settings.preset or "default ensemble",)
-        else:
-            names = tuple(ens.names) if ens is not None else ()
-        self.query_one(StatusLine).show(StatusInfo(
-            models=names,
-            loading=self.loading,
-            method=self.settings.method_label,
-            generating=self.reply is not None and self.reply.active,
-            figures=self.figures,
-            n_ctx=min(m.n_ctx for m in ens.models) if ens is not None and not self.loading else 0,
-        ))
-        self.sub_title = self.conversation.title if self.conversation else "New chat"
-        self.refresh_bindings()
-
-    def refresh_sidebar(self) -> None:
-        self.query_one(ConversationList).show(
-            self.history.list_conversations(), self.conversation.id if self.conversation else None
-        )
-
-    @property
-    def log_view(self) -> VerticalScroll:
-        return self.query_one("#log", VerticalScroll)
-
-    def clear_log(self) -> None:
-        self.log_view.query(".turn").remove()
-        self.query_one("#welcome").display = True
-
-    def mount_turns(self, *turns: UserTurn | AssistantTurn) -> None:
-        self.query_one("#welcome").display = False
-        self.log_view.mount(*turns)
-        self.log_view.scroll_end(animate=False)
-
-    def watch_show_ensembled(self, show: bool) -> None:
-        self.query_one("#log").set_class(show, "-ensembled")
-
     # --- conversations --------------------------------------------------------------------------
-
-    def busy(self) -> bool:
-        """True (and the user is told so) while a reply streams."""
-        if self.reply is not None and self.reply.active:
-            self.notify("A reply is being generated: press Esc to stop it first.", severity="warning")
-            return True
-        return False
 
     def open_conversation(self, conversation_id: int) -> None:
         if self.busy():
@@ -309,12 +227,3 @@ class ChatApp(ReplyControl, EnsembleControl, App[None]):
                 self.apply_settings(settings)
 
         self.push_screen(SettingsScreen(self.settings, n), done)
-
-    def apply_settings(self, settings: ChatSettings) -> None:
-        self.settings = settings
-        if self.conversation is not None:
-            self.history.set_settings(self.conversation.id, settings.to_dict())
-        self.refresh_status()
-
-    def model_names(self) -> str:
-        return ", ".join(self.ensemble.names) if self.ensemble is not None else ""

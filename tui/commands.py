@@ -8,21 +8,28 @@ Provider that finds conversations by title and opens the chosen one.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Protocol, cast
 
 from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from safe_local.history import History
 from tui import keys
-
-if TYPE_CHECKING:
-    from tui.app import ChatApp
+from tui.base import ChatBase
 
 PALETTE_ACTIONS = ("new_chat", "models", "settings", "toggle_ensembled", "inspect", "rename", "delete",
                    "export", "sidebar", "stop", "help")
 
 
-def action_commands(app: "ChatApp") -> Iterable[SystemCommand]:
+class ConversationOpener(Protocol):
+    """What the provider needs of the app it runs in."""
+
+    history: History
+
+    def open_conversation(self, conversation_id: int) -> None: ...
+
+
+def action_commands(app: ChatBase) -> Iterable[SystemCommand]:
     in_force = keys.effective_keys(app.keymap)
     for binding_id in PALETTE_ACTIONS:
         a = keys.action(binding_id)
@@ -32,17 +39,20 @@ def action_commands(app: "ChatApp") -> Iterable[SystemCommand]:
 class ConversationsProvider(Provider):
     """Open a saved conversation by (fuzzy) title."""
 
+    @property
+    def opener(self) -> ConversationOpener:
+        return cast(ConversationOpener, self.app)
+
     def _items(self) -> list[tuple[str, int]]:
-        app: ChatApp = self.app  # type: ignore[assignment]
-        return [(f"Open conversation: {c.title}", c.id) for c in app.history.list_conversations()]
+        return [(f"Open conversation: {c.title}", c.id) for c in self.opener.history.list_conversations()]
 
     async def discover(self) -> Hits:
         for title, conv_id in self._items()[:10]:
-            yield DiscoveryHit(title, partial(self.app.open_conversation, conv_id))
+            yield DiscoveryHit(title, partial(self.opener.open_conversation, conv_id))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, conv_id in self._items():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.open_conversation, conv_id))
+                yield Hit(score, matcher.highlight(title), partial(self.opener.open_conversation, conv_id))

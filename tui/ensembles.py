@@ -1,44 +1,28 @@
 """The app's model handling: choosing an ensemble, pulling what is missing, loading it.
 
-`EnsembleControl` is a mixin of ChatApp (it uses the app's settings, history and status line).
-Loading runs in a thread worker under `ensemble_lock`, which a reply also holds while it
-streams: an ensemble is never swapped or closed under a running reply, and a load asked for
-meanwhile waits for the reply to end. An ensemble the app was handed is never closed.
+`EnsembleControl` is the layer of the chat app above ChatBase (it uses its settings, history and
+status line). Loading runs in a thread worker under `ensemble_lock`, which a reply also holds
+while it streams: an ensemble is never swapped or closed under a running reply, and a load asked
+for meanwhile waits for the reply to end. An ensemble the app was handed is never closed.
 """
 
 from __future__ import annotations
-
-import threading
-from typing import TYPE_CHECKING
 
 from textual import work
 
 from safe_local import Ensemble, SafeLocalError
 from tui import catalog
+from tui.base import ChatBase, wanted
 from tui.dialogs import Confirm
 from tui.picker import Choice, PickerScreen
 from tui.pull import PullScreen
 from tui.settings import ChatSettings
 
-if TYPE_CHECKING:
-    from tui.app import ChatApp
-
 MEMORY_ERROR = "Not enough memory for these models: choose smaller or fewer ones, or a shorter context."
 
 
-def wanted(settings: ChatSettings) -> tuple:
-    """What identifies the ensemble settings ask for (an empty model list: the preset or default)."""
-    return (settings.preset, tuple(settings.models))
-
-
-class EnsembleControl:
-    ensemble: Ensemble | None
-    loaded_for: tuple | None
-    loading: bool
-    ensemble_lock: threading.Lock
-    owns_ensemble: bool
-
-    def action_models(self: "ChatApp") -> None:
+class EnsembleControl(ChatBase):
+    def action_models(self) -> None:
         if self.busy():
             return
         try:
@@ -51,7 +35,7 @@ class EnsembleControl:
         current = self.settings.preset or (models[0] if len(models) == 1 else default)
         self.push_screen(PickerScreen(choices, current), self._picked)
 
-    def _picked(self: "ChatApp", choice: Choice | None) -> None:
+    def _picked(self, choice: Choice | None) -> None:
         if choice is None:
             return
         settings = catalog.apply_choice(self.settings, choice)
@@ -75,12 +59,12 @@ class EnsembleControl:
         else:
             use()
 
-    def ensure_loaded_for(self: "ChatApp", settings: ChatSettings) -> None:
+    def ensure_loaded_for(self, settings: ChatSettings) -> None:
         if wanted(settings) != self.loaded_for:
             self.load_ensemble(settings)
 
     @work(thread=True, exclusive=True, group="load")
-    def load_ensemble(self: "ChatApp", settings: ChatSettings) -> None:
+    def load_ensemble(self, settings: ChatSettings) -> None:
         """Load (or swap to) the ensemble `settings` asks for; errors become notifications."""
         try:
             with self.ensemble_lock:
@@ -90,7 +74,7 @@ class EnsembleControl:
         except MemoryError:
             self.call_from_thread(self.notify, MEMORY_ERROR, title="Cannot load models", severity="error", timeout=10)
 
-    def load_locked(self: "ChatApp", settings: ChatSettings) -> Ensemble:
+    def load_locked(self, settings: ChatSettings) -> Ensemble:
         """The ensemble for `settings`, loaded first if needed (worker thread, ensemble_lock held)."""
         if self.ensemble is not None and self.loaded_for == wanted(settings):
             return self.ensemble
@@ -106,6 +90,6 @@ class EnsembleControl:
         self.call_from_thread(self.refresh_status)
         return ensemble
 
-    def _set_loading(self: "ChatApp", loading: bool) -> None:
+    def _set_loading(self, loading: bool) -> None:
         self.loading = loading
         self.call_from_thread(self.refresh_status)

@@ -55,10 +55,10 @@ ACTIONS: tuple[KeyAction, ...] = (
 _BY_ID = {a.id: a for a in ACTIONS}
 
 
-def bindings(where: str, *, priority: bool = False) -> list[Binding]:
+def bindings(where: str) -> list[Binding]:
     """Textual bindings (with ids) for one part of the app, with their default keys."""
     return [
-        Binding(a.keys, a.action, a.label, show=a.show, id=a.id, priority=priority, tooltip=a.description)
+        Binding(a.keys, a.action, a.label, show=a.show, id=a.id, tooltip=a.description)
         for a in ACTIONS
         if a.where == where
     ]

@@ -1,70 +1,43 @@
 """Sending a message and streaming the reply into the chat and the history.
 
-`ReplyControl` is a mixin of ChatApp. A send stores the user message and an empty assistant
-message ("generating"), then a thread worker streams the reply (`stream_reply`) while holding
-the app's ensemble lock; each batch comes back through `call_from_thread`, is appended on screen
-and written to the history, so a kill leaves the text so far. Esc sets the reply's cancel Event
-and ends it on screen at once: later output is dropped, the text is kept as "stopped", or, if
-there is none, both messages are withdrawn and the prompt goes back into the input. The next
-send waits for the stopped reply's thread, since the engine runs one generation at a time.
+`ReplyControl` is the layer of the chat app above EnsembleControl. The composer has already
+taken a sent message out of the input; if a reply is still streaming, the text goes back in. A
+send stores the user message and an empty assistant message ("generating"), then a thread worker
+streams the reply (`stream_reply`) while holding the app's ensemble lock; each batch comes back
+through `call_from_thread`, is appended on screen and written to the history, so a kill leaves
+the text so far. Esc sets the reply's cancel Event and ends it on screen at once: later output
+is dropped, the text is kept as "stopped", or, if there is none, both messages are withdrawn and
+the prompt goes back into the input. The next send waits for the stopped reply's thread, since
+the engine runs one generation at a time.
 """
 
 from __future__ import annotations
 
-import threading
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable
+from dataclasses import replace
+from typing import Callable
 
 from textual import work
 
 from safe_local import Ensemble, EnsembleEvent, GenerationResult, SafeLocalError
+from tui.base import Reply
 from tui.composer import Composer
-from tui.ensembles import MEMORY_ERROR
+from tui.ensembles import MEMORY_ERROR, EnsembleControl
 from tui.generation import stream_reply
 from tui.records import ReplyFigures, reply_meta
-from tui.settings import ChatSettings
 from tui.turns import AssistantTurn, UserTurn
-
-if TYPE_CHECKING:
-    from tui.app import ChatApp
 
 TITLE_LENGTH = 40
 
 
-@dataclass
-class Reply:
-    """One reply being generated: what the worker and the UI share about it."""
-
-    turn: AssistantTurn
-    conversation_id: int
-    user_message_id: int
-    prompt: str
-    messages: list[dict]
-    settings: ChatSettings
-    created_conversation: bool  # this send created the conversation (undo it if nothing came)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)  # the worker thread is done
-    stopped: bool = False  # ended early on screen (Esc or error): later output is dropped
-    detached: bool = False  # the app is exiting: the worker must not call into the UI
-    withdrawn: bool = False  # it produced nothing and was taken back
-    ended: bool = False  # the UI has its final result or failure
-
-    @property
-    def active(self) -> bool:
-        """Still streaming into the chat."""
-        return not (self.ended or self.stopped or self.finished.is_set())
-
-
-class ReplyControl:
-    reply: Reply | None
-    figures: ReplyFigures | None
-
-    def on_composer_submitted(self: "ChatApp", event: Composer.Submitted) -> None:
-        if not self.busy():
+class ReplyControl(EnsembleControl):
+    def on_composer_submitted(self, event: Composer.Submitted) -> None:
+        if self.busy():
+            event.composer.restore(event.text)
+        else:
             self.send(event.text)
 
-    def send(self: "ChatApp", text: str) -> None:
+    def send(self, text: str) -> None:
         """Store the user's message, show it and start the reply."""
         created = self.conversation is None
         if created:
@@ -80,7 +53,6 @@ class ReplyControl:
         ]
         turn = AssistantTurn(assistant.id, status="generating", models=self.model_names())
         self.mount_turns(UserTurn(text), turn)
-        self.query_one(Composer).clear()
         previous = self.reply
         self.reply = Reply(turn, conv.id, user.id, text, messages, replace(self.settings), created)
         if created:
@@ -89,7 +61,7 @@ class ReplyControl:
         self.generate(self.reply, previous)
 
     @work(thread=True, group="reply")
-    def generate(self: "ChatApp", reply: Reply, previous: Reply | None) -> None:
+    def generate(self, reply: Reply, previous: Reply | None) -> None:
         """The worker: wait for the previous reply's thread, then stream this one."""
         if previous is not None:
             previous.finished.wait()
@@ -112,7 +84,7 @@ class ReplyControl:
         finally:
             reply.finished.set()
 
-    def catch_up(self: "ChatApp", ensemble: Ensemble, reply: Reply, result: GenerationResult) -> None:
+    def catch_up(self, ensemble: Ensemble, reply: Reply, result: GenerationResult) -> None:
         """Worker side, after a SAFE reply: decode it into the lagging verifiers while the user reads."""
         if result.method != "safe" or not result.text:
             return
@@ -122,11 +94,11 @@ class ReplyControl:
             with suppress(SafeLocalError):  # failing only means the next turn decodes it itself
                 ensemble.catch_up(reply.messages, result.text, system=reply.settings.system or None)
 
-    def _from_worker(self: "ChatApp", reply: Reply, callback: Callable, *args: object) -> None:
+    def _from_worker(self, reply: Reply, callback: Callable, *args: object) -> None:
         if not reply.detached:
             self.call_from_thread(callback, *args)
 
-    def _on_chunk(self: "ChatApp", reply: Reply, text: str, events: list[EnsembleEvent]) -> None:
+    def _on_chunk(self, reply: Reply, text: str, events: list[EnsembleEvent]) -> None:
         if reply.stopped:
             return
         log = self.log_view
@@ -136,7 +108,7 @@ class ReplyControl:
             log.scroll_end(animate=False)
         self.history.update_message(reply.turn.message_id, content=reply.turn.text)
 
-    def _on_done(self: "ChatApp", reply: Reply, result: GenerationResult) -> None:
+    def _on_done(self, reply: Reply, result: GenerationResult) -> None:
         reply.ended = True
         if reply.withdrawn:
             return
@@ -154,13 +126,13 @@ class ReplyControl:
             self.notify("The models ended the reply without any text.", severity="warning")
         self.refresh_status()
 
-    def _on_failed(self: "ChatApp", reply: Reply, message: str) -> None:
+    def _on_failed(self, reply: Reply, message: str) -> None:
         reply.ended = True
         self.notify(message, title="Reply failed", severity="error", timeout=10)
         if not reply.stopped:
             self._end_early(reply, "error")
 
-    def _end_early(self: "ChatApp", reply: Reply, status: str) -> None:
+    def _end_early(self, reply: Reply, status: str) -> None:
         """End a reply on screen: keep its text under `status`, or withdraw it if it has none."""
         reply.stopped = True
         if reply.turn.text:
@@ -170,13 +142,13 @@ class ReplyControl:
             self._withdraw(reply)
         self.refresh_status()
 
-    def store_reply(self: "ChatApp", reply: Reply, status: str, figures: ReplyFigures | None = None) -> None:
+    def store_reply(self, reply: Reply, status: str, figures: ReplyFigures | None = None) -> None:
         self.history.update_message(
             reply.turn.message_id, content=reply.turn.text, status=status,
             meta=reply_meta(reply.turn.events, figures),
         )
 
-    def _withdraw(self: "ChatApp", reply: Reply) -> None:
+    def _withdraw(self, reply: Reply) -> None:
         """Undo a send that produced nothing: remove both messages and give the prompt back."""
         reply.withdrawn = True
         self.history.delete_message(reply.turn.message_id)
@@ -194,7 +166,7 @@ class ReplyControl:
         composer.focus()
         self.refresh_sidebar()
 
-    def action_stop(self: "ChatApp") -> None:
+    def action_stop(self) -> None:
         reply = self.reply
         if reply is not None and reply.active:
             reply.cancel.set()
