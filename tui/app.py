@@ -36,7 +36,8 @@ from tui.settings import ChatSettings
 from tui.settings_screen import SettingsScreen
 from tui.sidebar import ConversationList
 from tui.status import StatusLine
-from tui.turns import AssistantTurn, TokenView, UserTurn
+from tui.token_view import TokenView
+from tui.turns import AssistantTurn, UserTurn
 
 WELCOME = (
     "Ask the ensemble anything.\n\n"
@@ -123,7 +124,8 @@ class ChatApp(ReplyControl):
             else:
                 figures = ReplyFigures.from_meta(m.meta)
                 models = ", ".join(figures.models) if figures else ""
-                turns.append(AssistantTurn(m.id, m.content, events_from_meta(m.meta), m.status, models))
+                turns.append(AssistantTurn(m.id, m.content, events_from_meta(m.meta), m.status, models,
+                                           show_votes=self.show_ensembled))
                 self.figures = figures or self.figures
         if turns:
             self.mount_turns(*turns)
@@ -215,7 +217,7 @@ class ChatApp(ReplyControl):
         turns[-1].scroll_visible()
 
     def on_token_view_open(self, event: TokenView.Open) -> None:
-        self.push_screen(InspectorScreen(event.turn.events, event.index))
+        self.push_screen(InspectorScreen(event.events, event.index))
 
     # --- settings and models ------------------------------------------------------------------
 

@@ -137,7 +137,8 @@ class ChatBase(App[None]):
         self.log_view.scroll_end(animate=False)
 
     def watch_show_ensembled(self, show: bool) -> None:
-        self.query_one("#log").set_class(show, "-ensembled")
+        for turn in self.query(AssistantTurn):
+            turn.show_votes = show
 
     def apply_settings(self, settings: ChatSettings) -> None:
         self.settings = settings

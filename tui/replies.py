@@ -51,7 +51,8 @@ class ReplyControl(EnsembleControl):
             for m in self.history.messages(conv.id)
             if m.id != assistant.id and m.content and m.status != "error"
         ]
-        turn = AssistantTurn(assistant.id, status="generating", models=self.model_names())
+        turn = AssistantTurn(assistant.id, status="generating", models=self.model_names(),
+                             show_votes=self.show_ensembled)
         self.mount_turns(UserTurn(text), turn)
         previous = self.reply
         self.reply = Reply(turn, conv.id, user.id, text, messages, replace(self.settings), created)

@@ -26,3 +26,31 @@ CHOICES = [
     Choice("model", "qwen2.5-coder-0.5b", ["qwen2.5-coder-0.5b"], "491 MB"),
     Choice("model", "smollm2-135m", ["smollm2-135m"], "98 MB"),
 ]
+
+# A reply with a code block, a list and a table, and ensembled positions in each of them (the
+# table's "2" is in its body, after a header that has a "2" too) and at its end.
+MARKDOWN_REPLY = """Here is a function:
+
+```python
+def add(a, b):
+    return a + b
+```
+
+Uses:
+
+- **Sums** of prices
+- Counting items
+
+| Name 2 | Value |
+|--------|-------|
+| one    | 2     |
+"""
+MARKDOWN_EVENTS = [
+    EnsembleEvent(**{**EVENT.__dict__, "index": i, "char_offset": offset, "chosen": chosen, "replaced": i % 2 == 0})
+    for i, (offset, chosen) in enumerate([
+        (MARKDOWN_REPLY.index("add"), "add"),
+        (MARKDOWN_REPLY.index("Sums"), "Sums"),
+        (MARKDOWN_REPLY.rindex("2"), "2"),
+        (len(MARKDOWN_REPLY), "<eog>"),
+    ])
+]

@@ -14,7 +14,8 @@ from tui.inspector import InspectorScreen
 from tui.settings_screen import SettingsScreen
 from tui.sidebar import ConversationList
 from tui.status import StatusLine
-from tui.turns import AssistantTurn, TokenView, UserTurn
+from tui.token_view import TokenView
+from tui.turns import AssistantTurn, UserTurn
 
 
 def status_text(app) -> str:
@@ -125,8 +126,8 @@ async def test_inspector_shows_a_real_ensembled_position(make_app):
         turn = app.query_one(AssistantTurn)
         assert turn.events, "SAFE ensembled at least one position of this reply"
         await pilot.press("ctrl+t")
-        assert app.query_one("#log").has_class("-ensembled")
-        assert turn.token_view.display and not turn.query_one("Markdown").display
+        assert turn.show_votes and turn.token_view.active
+        assert turn.token_view.display and not turn.query_one(".body").display
         await pilot.press("ctrl+g")
         view = turn.query_one(TokenView)
         assert view.has_focus and view.selected == len(turn.events) - 1

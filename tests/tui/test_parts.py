@@ -1,17 +1,21 @@
-"""The chat app's plain parts: keymap from the config, settings, stored events, token marking,
-the status line's E/T."""
+"""The chat app's plain parts: keymap from the config, settings, stored events, where votes land
+in rendered Markdown, the status line's E/T."""
 
 from __future__ import annotations
 
 import pytest
+from textual.content import Content
+from textual.style import Style
 
-from safe_local import SafeLocalError
+from safe_local import EnsembleEvent, SafeLocalError
+from dataclasses import replace
+
 from tests.tui.samples import EVENT, FIRST
 from tui import keys
 from tui.records import ReplyFigures, event_from_dict, event_to_dict
 from tui.settings import ChatSettings, unknown_keys
 from tui.status import StatusInfo, status_content
-from tui.turns import EOG_MARK, token_content, token_span
+from tui.votes import BREAK_MARK, EOG_MARK, SYNTAX_MARK, Leaf, Placed, mark, place, token_span
 
 
 def test_keymap_from_config_accepts_strings_and_lists_and_reports_mistakes():
@@ -44,15 +48,52 @@ def test_ensemble_events_survive_json():
     assert back == EVENT
 
 
-def test_token_content_marks_each_ensembled_position():
+def vote(text: str, chosen: str, nth: int = 0, offset: int | None = None) -> EnsembleEvent:
+    """An ensembled position choosing the nth occurrence of `chosen` in `text` (or at `offset`)."""
+    if offset is None:
+        offset = -1
+        for _ in range(nth + 1):
+            offset = text.index(chosen, offset + 1)
+    return replace(FIRST, char_offset=offset, chosen=chosen)
+
+
+def test_votes_land_on_the_rendered_text_of_each_block():
+    source = ("Some **bold** text.\n\n1. 1 apple\n2. pear\n\n```python\nprint(1)\n```\n\n"
+              "| a | b |\n|---|---|\n| x | a |\n")
+    # What Textual's Markdown renders, piece by piece, with each block's source lines.
+    leaves = [Leaf("Some bold text.", (0, 1)), Leaf("1 apple", (2, 3)), Leaf("pear", (3, 4)),
+              Leaf("print(1)", (5, 8)), Leaf("a", (9, 12)), Leaf("b", (9, 12)), Leaf("x", (9, 12)),
+              Leaf("a", (9, 12))]
+    events = [vote(source, "bold"), vote(source, "1 apple"), vote(source, "print"),
+              vote(source, "a", nth=3),  # the last table cell, not the header's "a"
+              vote(source, "\n\n"), vote(source, "**"), vote(source, "<eog>", offset=len(source))]
+    placed = place(source, events, leaves)
+    assert placed[0].spans == [(5, 9, 0)]  # "bold" without its asterisks
+    assert placed[1].spans == [(0, 7, 1)]  # the item's text, not its list number
+    assert placed[3].spans == [(0, 5, 2)]  # in the code, not the fence's "python"
+    assert placed[7].spans == [(0, 1, 3)] and not placed[4].spans
+    # Positions that render as no character get a glyph: a paragraph break after the text before
+    # it, syntax before the text it opens, the end of the reply after the last character.
+    assert placed[0].marks == [(15, 4), (5, 5)]
+    assert placed[7].marks == [(1, 6)]
+
+
+def test_mark_styles_each_range_and_inserts_glyphs_that_know_their_position():
+    events = [replace(FIRST, chosen=" Paris", replaced=True), replace(FIRST, chosen="\n\n"),
+              replace(FIRST, chosen="**"), replace(FIRST, chosen="<eog>")]
+    content = mark(Content("The capital is Paris"), Placed(spans=[(14, 20, 0)], marks=[(0, 2), (20, 1), (20, 3)]),
+                   events, selected=0)
+    assert content.plain == SYNTAX_MARK + "The capital is Paris" + BREAK_MARK + EOG_MARK
+    metas = {(s.start, s.end): s.style.meta["vote"] for s in content.spans if isinstance(s.style, Style)}
+    assert metas == {(15, 21): 0, (0, 1): 2, (21, 22): 1, (22, 23): 3}
+    assert "reverse" in str([s.style for s in content.spans if s.start == 15])  # the selected one
+
+
+def test_token_span_is_clamped_and_an_end_of_reply_has_no_length():
     text = "The capital is Paris."
-    first = FIRST.__class__(**{**FIRST.__dict__, "char_offset": 14, "chosen": " Paris"})
-    eog = FIRST.__class__(**{**FIRST.__dict__, "char_offset": len(text), "chosen": "<eog>"})
-    assert token_span(text, first) == (14, 20) and token_span(text, eog) == (21, 21)
-    content = token_content(text, [first, eog], selected=0)
-    assert content.plain == text + EOG_MARK
-    styled = [(s.start, s.end) for s in content.spans]
-    assert (14, 20) in styled and (21, 22) in styled
+    assert token_span(text, replace(FIRST, char_offset=14, chosen=" Paris")) == (14, 20)
+    assert token_span(text, replace(FIRST, char_offset=len(text), chosen="<eog>")) == (21, 21)
+    assert token_span(text, replace(FIRST, char_offset=99, chosen="x")) == (21, 21)
 
 
 @pytest.mark.parametrize("tokens, ensembled, shown", [
