@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from safe_local.core import normalize_weights
+from safe_local.core import Penalizer, Vocab, normalize_weights
 from safe_local.errors import SafeLocalError
 
 METHODS = ("single", "safe", "unite", "gac")
@@ -23,11 +23,18 @@ SHARPENING = ("none", "heuristic", "geometric")
 
 # The type each option's value must have. Checked before the ranges, so a "six" or a 2.5 from a
 # config file or a keyword gives a one-line error instead of a TypeError deep in a generation.
-_WHOLE_NUMBERS = ("max_tokens", "top_k", "single_model")
+_WHOLE_NUMBERS = ("max_tokens", "top_k", "single_model", "repeat_last_n", "dry_allowed_length", "dry_penalty_last_n")
 AUTO = "auto"
 # `chunk = "auto"`: SAFE's draft length adapts (see _ChunkLength).
 CHUNK_START, CHUNK_MIN, CHUNK_MAX = 5, 2, 16
-_NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold")
+_NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold", "min_p",
+            "repeat_penalty", "presence_penalty", "frequency_penalty", "dry_multiplier", "dry_base")
+# Options added after evaluation results were stored; at their defaults they change nothing, so
+# the evaluation's settings hash leaves them out there (safe_local.evaluation.methods).
+SAMPLER_OPTIONS = ("min_p", "repeat_penalty", "repeat_last_n", "presence_penalty", "frequency_penalty",
+                   "dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers")
+# llama.cpp's DRY sequence breakers (common/common.h).
+DRY_BREAKERS = ("\n", ":", "\"", "*")
 # `drafter_gate = "auto"`: the authors' gate for base gac (gac_threshold), none for base unite.
 _NAMES = ("method", "base", "sharpening")
 
@@ -61,10 +68,29 @@ class GenerationConfig:
     # token is below this (1: always); "auto" is the authors' choice per base (see gate()).
     drafter_gate: float | str = AUTO
     single_model: int = 0  # `single`: which model
+    # Sampling cut and repetition penalties, with llama.cpp's names and meanings. Each model's
+    # logits are penalized in its own token space, given its own ids of the prompt and the reply
+    # so far (as llama.cpp's server feeds the prompt through its samplers), before anything reads
+    # them: sampling, SAFE's consensus and acceptance, the unions. All off by default.
+    min_p: float = 0.0  # keep tokens at least min_p times as likely as the best (0: off; sampling only)
+    repeat_penalty: float = 1.0  # divide a repeated token's positive logit by this (1: off)
+    repeat_last_n: int = 64  # tokens the repeat, presence and frequency penalties look back (-1: all, 0: off)
+    presence_penalty: float = 0.0  # subtracted once from a repeated token's logit
+    frequency_penalty: float = 0.0  # subtracted per occurrence
+    dry_multiplier: float = 0.0  # DRY: a token extending a repeat of n tokens loses m * base^(n - allowed) (0: off)
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2  # repeats this long go unpunished
+    dry_penalty_last_n: int = -1  # tokens DRY looks back (-1: all, 0: off)
+    dry_sequence_breakers: Sequence[str] = DRY_BREAKERS  # a repeat counts back only to the last of these
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):  # one stop string (as llama.cpp and OpenAI read it), not its characters
             object.__setattr__(self, "stop", (self.stop,))
+        breakers = self.dry_sequence_breakers
+        if isinstance(breakers, str):
+            object.__setattr__(self, "dry_sequence_breakers", (breakers,))
+        elif isinstance(breakers, list):  # a list from JSON or TOML is the same breakers as the default tuple
+            object.__setattr__(self, "dry_sequence_breakers", tuple(breakers))
 
     def check_types(self) -> None:
         """Raise SafeLocalError naming the first option whose value has the wrong type."""
@@ -87,6 +113,9 @@ class GenerationConfig:
             raise SafeLocalError(f"stop_loops must be true or false, got {self.stop_loops!r}")
         if not isinstance(self.stop, (list, tuple)) or not all(isinstance(x, str) for x in self.stop):
             raise SafeLocalError(f"stop must be a string or a list of strings, got {self.stop!r}")
+        breakers = self.dry_sequence_breakers
+        if not isinstance(breakers, tuple) or not all(isinstance(x, str) and x for x in breakers):
+            raise SafeLocalError(f"dry_sequence_breakers must be a list of non-empty strings, got {breakers!r}")
         if self.weights is not None and (
             not isinstance(self.weights, (list, tuple, np.ndarray)) or not all(_is_number(w) for w in self.weights)
         ):
@@ -116,11 +145,33 @@ class GenerationConfig:
             raise SafeLocalError(f"drafter gate must be in (0, 1] (1: no gate), got {self.drafter_gate}")
         if self.top_k < 1:
             raise SafeLocalError(f"top-k must be at least 1, got {self.top_k}")
+        self._validate_penalties()
         if self.method != "single":  # one model answers alone: weights do not apply
             try:
                 normalize_weights(self.weights, k)
             except ValueError as e:
                 raise SafeLocalError(f"bad weights: {e}") from None
+
+    def _validate_penalties(self) -> None:
+        ranges = [
+            ("min_p", 0 <= self.min_p <= 1, "in [0, 1] (0: off)"),
+            ("repeat_penalty", self.repeat_penalty > 0, "> 0 (1: off)"),
+            ("presence_penalty", -2 <= self.presence_penalty <= 2, "in [-2, 2] (0: off)"),
+            ("frequency_penalty", -2 <= self.frequency_penalty <= 2, "in [-2, 2] (0: off)"),
+            ("dry_multiplier", self.dry_multiplier >= 0, ">= 0 (0: off)"),
+            ("dry_base", self.dry_base >= 1, ">= 1"),
+            ("dry_allowed_length", self.dry_allowed_length >= 1, "at least 1"),
+        ]
+        ranges += [(name, getattr(self, name) >= -1, "-1 (all), 0 (off) or a number of tokens")
+                   for name in ("repeat_last_n", "dry_penalty_last_n")]
+        for name, ok, valid in ranges:
+            if not ok or not np.isfinite(getattr(self, name)):
+                raise SafeLocalError(f"{name} must be {valid}, got {getattr(self, name)}")
+
+    def penalizer(self, vocab: Vocab) -> Penalizer | None:
+        """The repetition penalties of one model (its vocabulary), or None when they are all off."""
+        penalizer = Penalizer(vocab, **{name: getattr(self, name) for name in SAMPLER_OPTIONS if name != "min_p"})
+        return penalizer if penalizer.active else None
 
     def gate(self) -> float:
         """SAFE's drafter gate: positions where the drafter's probability is at least this are

@@ -19,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-from safe_local.generation_config import GenerationConfig
+from safe_local.generation_config import SAMPLER_OPTIONS, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.prompts import PROMPT_VERSION
 
@@ -30,7 +30,10 @@ ENSEMBLES = {
     "safe-gac": {"method": "safe", "base": "gac"},
 }
 # What a lone model's reply depends on; everything else in GenerationConfig is for ensembles.
-_SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop", "stop_loops")
+_SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop", "stop_loops", *SAMPLER_OPTIONS)
+# Options newer than the stored results are hashed only when set: at their defaults they change
+# no answer, and leaving them out keeps the stored results' hashes valid.
+_UNSET = {name: getattr(GenerationConfig, name) for name in SAMPLER_OPTIONS}
 DEFAULT_CTX = 4096
 
 
@@ -44,9 +47,9 @@ class Method:
     @property
     def settings(self) -> dict[str, Any]:
         """What the result depends on (stored with each result)."""
-        fields = asdict(self.config)
+        fields = {k: v for k, v in asdict(self.config).items() if k not in _UNSET or v != _UNSET[k]}
         if self.config.method == "single":
-            fields = {k: fields[k] for k in _SINGLE_FIELDS}
+            fields = {k: fields[k] for k in _SINGLE_FIELDS if k in fields}
         settings = {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields}
         return settings | ({"n_ctx": self.n_ctx} if self.n_ctx != DEFAULT_CTX else {})
 

@@ -2,7 +2,7 @@
 
 `Run` holds one generation's state (prompts per model, statistics, the reply so far, the
 pending events) and the steps the methods have in common: a model call that masks control
-tokens, accepting text (stop strings, the loop guard), the union distribution and the choice
+tokens and applies each model's repetition penalties, accepting text (stop strings, the loop guard), the union distribution and the choice
 of a string from it (sharpening, App. H sampling), and the EnsembleEvent of a position. Each
 method is a subclass whose `loop` yields after every step (safe_local.runs.single, .safe,
 .pushed). Left out: which method runs (the Engine picks the subclass).
@@ -67,6 +67,7 @@ class Run:
         self.rng = np.random.default_rng(config.seed)
         self.stats = GenerationStats(models=[ModelStats(m.name) for m in self.models])
         self.excluded = [np.flatnonzero(m.vocab.excluded_mask) for m in self.models]
+        self.penalizers = [config.penalizer(m.vocab) for m in self.models]
         self.prompts = [m.prompt_tokens(messages) for m in self.models]
         for m, p in zip(self.models, self.prompts):
             if len(p) >= m.n_ctx:
@@ -83,10 +84,15 @@ class Run:
     # --- plumbing -------------------------------------------------------------------------
 
     def evaluate(self, m: int, target: Sequence[int], positions: Sequence[int]) -> np.ndarray:
-        """Logits rows of model m, with its control tokens already set to -inf.
+        """Logits rows of model m, with its control tokens already set to -inf and its
+        repetition penalties applied.
 
         Masking once here means no later step (sampling, consensus, unions) proposes a token
         that has no text, and none of them needs its own masked copy of a 262k-entry row.
+        Penalizing here, in the model's own token space, means every later step (drafting,
+        SAFE's C1/C2 and App. H acceptance, the unions) reads the distribution the sampler
+        uses. The row at position p predicts target[p + 1], so its history is target[: p + 1]:
+        each row of a verifier's batch has its own.
         """
         model, stat = self.models[m], self.stats.models[m]
         before, t0 = model.n_decoded, time.perf_counter()
@@ -97,6 +103,11 @@ class Run:
             stat.decode_calls += 1
             stat.tokens += model.n_decoded - before
         rows[:, self.excluded[m]] = -np.inf
+        penalizer = self.penalizers[m]
+        if penalizer is not None:
+            history = np.asarray(target, dtype=np.int64)
+            for row, p in zip(rows, positions):
+                penalizer.apply(row, history[: p + 1])
         return rows
 
     def accept(self, data: bytes) -> None:
@@ -116,7 +127,7 @@ class Run:
 
     def sample(self, logits: np.ndarray) -> int:
         c = self.config
-        return sample_token(logits, c.temperature, c.top_p, self.rng)
+        return sample_token(logits, c.temperature, c.top_p, self.rng, min_p=c.min_p)
 
     def events(self) -> Iterator[Event]:
         t0 = time.perf_counter()

@@ -21,13 +21,16 @@ QUESTION = [{"role": "user", "content": "Natalia sold clips to 48 of her friends
 TOLERANCE = 0.08
 
 
-def _fresh_prob(model, messages, before: bytes, token: bytes) -> tuple[float, bool, float]:
+def _fresh_prob(model, messages, before: bytes, token: bytes, penalizer=None) -> tuple[float, bool, float]:
     """P(token | prompt + the model's tokenization of `before`) from an emptied cache, whether it
-    is the argmax, and the gap between the two most likely tokens."""
+    is the argmax, and the gap between the two most likely tokens; penalized from those ids
+    when a penalizer is given."""
     model.reset()
     ids = model.prompt_tokens(messages) + (model.vocab.tokenize(before) if before else [])
     logits = model.evaluate(ids, [len(ids) - 1])[0].astype(np.float64)
     logits[model.vocab.excluded_mask] = -np.inf
+    if penalizer is not None:
+        penalizer.apply(logits, np.asarray(ids))
     p = np.exp(logits - logits.max())
     p /= p.sum()
     first, second = np.sort(p)[-2:][::-1]
