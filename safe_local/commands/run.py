@@ -68,6 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-tokens", type=int, help=f"default {_DEFAULTS.max_tokens}")
     run.add_argument("--temperature", type=float, help="0 = greedy (the default)")
     run.add_argument("--top-p", type=float, help=f"default {_DEFAULTS.top_p}")
+    run.add_argument("--min-p", type=float, help="sampling keeps tokens at least P times as likely as the best (default 0: off)")
+    run.add_argument("--repeat-penalty", type=float, help="divide a recently seen token's logit by this (default 1: off)")
+    run.add_argument("--repeat-last-n", type=int, help=f"tokens the repeat, presence and frequency penalties look back "
+                     f"(-1: all, 0: off; default {_DEFAULTS.repeat_last_n})")
+    run.add_argument("--presence-penalty", type=float, help="subtract this from a recently seen token's logit (default 0)")
+    run.add_argument("--frequency-penalty", type=float, help="subtract this per recent occurrence (default 0)")
+    run.add_argument("--dry-multiplier", type=float, help="DRY: penalize a token that extends a repeat (default 0: off; "
+                     "0.8 is usual)")
+    run.add_argument("--dry-base", type=float, help=f"DRY penalty growth per repeated token (default {_DEFAULTS.dry_base})")
+    run.add_argument("--dry-allowed-length", type=int, help=f"DRY lets repeats this long go (default {_DEFAULTS.dry_allowed_length})")
+    run.add_argument("--dry-penalty-last-n", type=int, help="tokens DRY looks back (-1: all, the default; 0: off)")
+    run.add_argument("--dry-sequence-breaker", action="append", default=[], metavar="TEXT",
+                     help="DRY: a repeat counts back only to this text (repeatable; replaces the default "
+                     "newline, colon, quote and asterisk; 'none' for no breakers)")
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--weights", type=float_list, default=None, help="per-model weights, drafter first, e.g. 2,1,1")
     run.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
@@ -82,6 +96,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
     run.add_argument("--json", action="store_true", help="print one JSON object with text and statistics")
     run.set_defaults(handler=run_command)
+
+
+def _breakers(given: list[str]) -> tuple[str, ...] | None:
+    """--dry-sequence-breaker values: None (not given), () for 'none', else the strings as typed
+    (a backslash-n is a newline, as llama.cpp reads it)."""
+    if not given:
+        return None
+    if given == ["none"]:
+        return ()
+    return tuple(text.replace("\\n", "\n") for text in given)
 
 
 def _read_prompt(prompt: str) -> str:
@@ -101,7 +125,11 @@ def run_command(args: argparse.Namespace) -> int:
         method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
         temperature=args.temperature, top_p=args.top_p, seed=args.seed, weights=args.weights,
         sharpening=args.sharpening, drafter_gate=args.drafter_gate, stop=tuple(args.stop) or None,
-        stop_loops=args.stop_loops,
+        stop_loops=args.stop_loops, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
+        repeat_last_n=args.repeat_last_n, presence_penalty=args.presence_penalty,
+        frequency_penalty=args.frequency_penalty, dry_multiplier=args.dry_multiplier, dry_base=args.dry_base,
+        dry_allowed_length=args.dry_allowed_length, dry_penalty_last_n=args.dry_penalty_last_n,
+        dry_sequence_breakers=_breakers(args.dry_sequence_breaker),
     )
     # fails on bad flags before loading anything
     config = config_for(len(specs), preset_options, {k: v for k, v in flags.items() if v is not None})

@@ -38,6 +38,15 @@ def test_run_streams_text_from_stdin_with_options():
     assert "safe/gac" in p.stderr and "tokens" in p.stderr  # the one-line summary
 
 
+def test_penalty_flags_reach_the_engine():
+    args = ["run", "Write a story about a cat.", "--method", "single", "--max-tokens", "40", "--json"]
+    plain = json.loads(_cli(*args).stdout)["text"]
+    p = _cli(*args, "--repeat-penalty", "2", "--repeat-last-n", "-1", "--dry-multiplier", "0.8",
+             "--dry-sequence-breaker", "\\n", "--dry-sequence-breaker", ".")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["text"] != plain
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -51,6 +60,9 @@ def test_run_streams_text_from_stdin_with_options():
         (["run", "hi", "--threads", "-3"], "number of threads"),
         (["run", "hi", "--preset", "tiny", "--stop-loops", "--chunk", "0"], "chunk length"),
         (["run", "   "], "prompt is empty"),
+        (["run", "hi", "--repeat-penalty", "0"], "repeat_penalty must be > 0"),
+        (["run", "hi", "--dry-base", "0.5"], "dry_base must be >= 1"),
+        (["run", "hi", "--min-p", "2"], "min_p must be in [0, 1]"),
         (["frobnicate"], "invalid choice"),
     ],
 )
