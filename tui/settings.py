@@ -1,8 +1,9 @@
 """Per-conversation generation settings: what the chat stores and passes to Ensemble.stream.
 
 `ChatSettings` is plain data (no Textual): it round-trips through the JSON dict kept with each
-conversation in the history, takes its defaults from GenerationConfig (tui.catalog lays a
-preset's options and the user's `[chat]` table over them), and turns into the keyword options
+conversation in the history, takes its defaults from GenerationConfig with the chat's measured
+sampling defaults (safe_local.chat_defaults) over them (tui.catalog lays a preset's options and
+the user's `[chat]` table over those), and turns into the keyword options
 of `Ensemble.stream`. Checking the values against an ensemble goes through the engine's own
 GenerationConfig.validate, so the rules live in one place. The model files themselves are
 resolved by the API/store, not here.
@@ -15,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from safe_local import GenerationConfig
+from safe_local.chat_defaults import CHAT_SAMPLING
+from safe_local.generation_config import SAMPLER_OPTIONS
 
-_ENGINE = GenerationConfig()
+_ENGINE = GenerationConfig(**CHAT_SAMPLING)  # the engine's defaults, sampling as a chat wants it
 # A chat reply is read, not benchmarked: a shorter default keeps a small laptop responsive.
 CHAT_MAX_TOKENS = 512
 # Tiny models often fall into a loop and repeat it to the token limit; in a chat that is only
@@ -36,6 +39,16 @@ class ChatSettings:
     sharpening: str = _ENGINE.sharpening
     temperature: float = _ENGINE.temperature
     top_p: float = _ENGINE.top_p
+    min_p: float = _ENGINE.min_p
+    repeat_penalty: float = _ENGINE.repeat_penalty
+    repeat_last_n: int = _ENGINE.repeat_last_n
+    presence_penalty: float = _ENGINE.presence_penalty
+    frequency_penalty: float = _ENGINE.frequency_penalty
+    dry_multiplier: float = _ENGINE.dry_multiplier
+    dry_base: float = _ENGINE.dry_base
+    dry_allowed_length: int = _ENGINE.dry_allowed_length
+    dry_penalty_last_n: int = _ENGINE.dry_penalty_last_n
+    dry_sequence_breakers: list[str] = field(default_factory=lambda: list(_ENGINE.dry_sequence_breakers))
     seed: int | None = None
     max_tokens: int = CHAT_MAX_TOKENS
     stop_loops: bool = CHAT_STOP_LOOPS
@@ -65,6 +78,7 @@ class ChatSettings:
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "stop_loops": self.stop_loops,
+            **{name: getattr(self, name) for name in SAMPLER_OPTIONS},
         }
 
     def validate(self, n_models: int) -> None:

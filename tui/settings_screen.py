@@ -1,4 +1,6 @@
-"""The conversation settings form: method, base, chunk, weights, sharpening, sampling, loops, system prompt.
+"""The conversation settings form: method, base, chunk, weights, sharpening, sampling, loops,
+repetition penalties, system prompt (the penalties' windows and DRY's finer options are set in
+the `[chat]` config table).
 
 It edits a copy of the conversation's ChatSettings and dismisses with the new settings once the
 engine's own validation accepts them for the loaded number of models (an error is shown in the
@@ -11,7 +13,7 @@ from dataclasses import replace
 from typing import Callable
 
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch, TextArea
 
@@ -49,7 +51,7 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
 
     def compose(self) -> ComposeResult:
         s = self.settings
-        with Vertical(id="settings", classes="dialog wide") as dialog:
+        with VerticalScroll(id="settings", classes="dialog wide") as dialog:  # scrolls in a short terminal
             dialog.border_title = "Conversation settings"
             models = ", ".join(s.models) if s.models else "default ensemble"
             yield Label(f"Models: {s.preset or models} (ctrl+l chooses) · ctrl+s saves · esc cancels", classes="hint")
@@ -65,6 +67,11 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
                 yield from self._field("Seed", Input("" if s.seed is None else str(s.seed), placeholder="random", id="seed", type="integer"))
                 yield from self._field("Max tokens", Input(str(s.max_tokens), id="max_tokens", type="integer"))
                 yield from self._field("Stop loops", Switch(s.stop_loops, id="stop_loops", tooltip="end a reply that keeps repeating itself"))
+                yield from self._field("Min-p", Input(f"{s.min_p:g}", placeholder="0 = off", id="min_p", type="number"))
+                yield from self._field("Repeat penalty", Input(f"{s.repeat_penalty:g}", placeholder="1 = off", id="repeat_penalty", type="number"))
+                yield from self._field("Presence pen.", Input(f"{s.presence_penalty:g}", placeholder="0 = off", id="presence_penalty", type="number"))
+                yield from self._field("DRY", Input(f"{s.dry_multiplier:g}", placeholder="0 = off", id="dry_multiplier", type="number",
+                                                    tooltip="DRY multiplier: penalize tokens that extend a repeat (0.8 is usual)"))
             system = TextArea(s.system, id="system")
             system.border_title = "System prompt"
             yield system
@@ -92,6 +99,10 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
             seed=_number(value("seed"), int, "seed", optional=True),
             max_tokens=_number(value("max_tokens"), int, "max tokens"),
             stop_loops=value("stop_loops"),
+            min_p=_number(value("min_p"), float, "min-p"),
+            repeat_penalty=_number(value("repeat_penalty"), float, "repeat penalty"),
+            presence_penalty=_number(value("presence_penalty"), float, "presence penalty"),
+            dry_multiplier=_number(value("dry_multiplier"), float, "DRY multiplier"),
             system=self.query_one("#system", TextArea).text.strip(),
         )
         settings.validate(self.n_models)

@@ -10,11 +10,14 @@ import time
 
 import pytest
 
-from safe_local import Ensemble, paths
+from safe_local import Ensemble, GenerationConfig, paths
+from safe_local.chat_defaults import CHAT_SAMPLING
 from tests.real_models import NAMES
 from tui.app import ChatApp
 
 SIZE = (110, 32)  # a fixed terminal size: layouts (and snapshots) do not depend on the machine
+# The engine's own (greedy, penalty-free) values of the options the chat's defaults change.
+GREEDY = {name: getattr(GenerationConfig, name) for name in ("temperature", *CHAT_SAMPLING)}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -46,11 +49,16 @@ def home(tmp_path, monkeypatch, offline_model_paths):
 
 @pytest.fixture
 def make_app(ensemble, home, tmp_path):
-    """ChatApp on the real ensemble; keep replies short so the tests stay quick."""
+    """ChatApp on the real ensemble; keep replies short so the tests stay quick. Replies are
+    greedy without penalties (a test's `[chat]` table may say otherwise), so they are the same
+    on every run: the chat's sampling defaults are tested on their own (test_chat_sampling)."""
 
     def make(max_tokens: int = 16, config: dict | None = None, **kwargs) -> ChatApp:
         config = dict(config or {})
-        config.setdefault("chat", {}).setdefault("max_tokens", max_tokens)
+        chat = config.setdefault("chat", {})
+        chat.setdefault("max_tokens", max_tokens)
+        for name, value in GREEDY.items():
+            chat.setdefault(name, value)
         return ChatApp(ensemble=ensemble, history=tmp_path / "history.sqlite3", config=config, **kwargs)
 
     return make

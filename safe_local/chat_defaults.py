@@ -1,0 +1,22 @@
+"""The chat's sampling defaults: what a new conversation generates with, chosen by measurement.
+
+Greedy decoding is the engine's default because benchmarks need it (`eval`, `run` and the API
+stay greedy); in a chat it makes small models loop. `CHAT_SAMPLING` holds the GenerationConfig
+options a chat starts from instead, measured on open-ended prompts by scripts/chat_defaults.py
+(docs/chat-defaults.md has the table and the reasons). The chat app (tui.settings) reads them
+from here; a preset's options and the user's `[chat]` table still go over them. Left out: the
+chat's other defaults (reply length, loop stopping), which are the app's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Provisional: the measurement was cut short by machine load (docs/chat-defaults.md says how far
+# it got and why DRY rather than a repeat penalty); sampling alone still looped there.
+CHAT_SAMPLING: dict[str, Any] = {
+    "temperature": 0.8,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "dry_multiplier": 0.8,
+}
