@@ -2,10 +2,11 @@
 
 `Run` holds one generation's state (prompts per model, statistics, the reply so far, the
 pending events) and the steps the methods have in common: a model call that masks control
-tokens and applies each model's repetition penalties, accepting text (stop strings, the loop guard), the union distribution and the choice
-of a string from it (sharpening, App. H sampling), and the EnsembleEvent of a position. Each
-method is a subclass whose `loop` yields after every step (safe_local.runs.single, .safe,
-.pushed). Left out: which method runs (the Engine picks the subclass).
+tokens and applies each model's repetition penalties, accepting text (stop strings, the loop
+guard), the union distribution and the choice of a string from it (sharpening, App. H
+sampling), and the EnsembleEvent of a position. Each method is a subclass whose `loop` yields
+after every step (safe_local.runs.single, .safe, .pushed). Left out: which method runs (the
+Engine picks the subclass).
 """
 
 from __future__ import annotations
