@@ -84,6 +84,10 @@ def main() -> int:
         Row("safe/unite, 3 models, equal weights (paper)", [0, 1, 2], GenerationConfig(method="safe", **base)),
         Row(f"UniTE every token, 3 models, weights {w}", [0, 1, 2],
             GenerationConfig(method="unite", weights=tiny_weights, **base)),
+        # The authors' GaC + SAFE at the paper's equal weights: its drafter gate (auto for base
+        # gac) settles every token the drafter is at least 50 % sure of without the verifiers.
+        Row("safe/gac, 3 models, equal weights, drafter gate 0.5 (authors' GaC + SAFE)", [0, 1, 2],
+            GenerationConfig(method="safe", base="gac", **base)),
     ]
     engines = {tuple(r.models): Engine([ens.models[i] for i in r.models]) for r in rows}
     limit = Row("limit: drafter alone + each verifier scoring the tiny reply in one batch", [0, 1, 2], tiny)

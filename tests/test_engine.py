@@ -379,3 +379,20 @@ def test_the_drafter_gate_keeps_confident_drafts_and_spares_the_verifiers(trio):
 def test_bad_drafter_gates_are_one_line_errors(trio, gate):
     with pytest.raises(SafeLocalError, match="drafter.gate"):
         trio.generate(SHORT, GenerationConfig(drafter_gate=gate))
+
+
+def test_equal_weight_auto_chunks_end_where_the_drafter_is_unsure(trio, monkeypatch):
+    # Equal weights: the drafter never settles a token alone, so an auto chunk ends at a token it
+    # gives less than 1/2 instead; drafting on past it is what an ensemble would throw away.
+    config = GenerationConfig(method="safe", max_tokens=64)
+    cut = [_fresh_reply(trio, messages, config) for messages in OPEN_ENDED]
+    monkeypatch.setattr(safe_run.SafeRun, "unsure", lambda self, p: False)
+    plain = [_fresh_reply(trio, messages, config) for messages in OPEN_ENDED]
+    for (a, a_events), (b, b_events) in zip(cut, plain):
+        # Only where chunks end changed, and with it which positions every verifier's
+        # tokenization has a boundary at: a confirmed (unchanged) token may be checked at
+        # another position, but the reply and every replacement stay the same.
+        assert a.text == b.text
+        assert [e for e in a_events if e[1] != e[2]] == [e for e in b_events if e[1] != e[2]]
+    assert sum(r.stats.rejected for r, _ in cut) < sum(r.stats.rejected for r, _ in plain)
+    assert sum(r.stats.models[0].decode_calls for r, _ in cut) < sum(r.stats.models[0].decode_calls for r, _ in plain)
