@@ -24,10 +24,11 @@ PROMPTS = {"colors": [{"role": "user", "content": "Name three colors."}],
            "dragon": [{"role": "user", "content": "Write a very long story about a dragon who learns to bake bread."}]}
 CONFIGS = {"single": dict(method="single"), "safe": dict(method="safe"), "safe-gac": dict(method="safe", base="gac"),
            "unite": dict(method="unite"), "gac": dict(method="gac"),
-           "single-sampled": dict(method="single", temperature=0.8, top_p=0.95, seed=7),
-           "safe-sampled": dict(method="safe", temperature=0.8, top_p=0.95, seed=7)}
+           "single-sampled": dict(method="single", temperature=0.8, top_p=0.95, seed=7)}
 # Replies of 48 tokens from emptied caches, recorded at commit 771094d (before penalties and
-# min-p existed) with this repository's llama.cpp build, contexts of 2048 tokens.
+# min-p existed) with this repository's llama.cpp build, contexts of 2048 tokens. Sampled SAFE
+# is left out: where auto chunks end decides which positions draw random numbers, and 2acf2c7
+# moved those ends (greedy replies stayed the same).
 BEFORE = json.loads((Path(__file__).parent / "replies_before_penalties.json").read_text())
 DRAGON = PROMPTS["dragon"]
 
