@@ -106,6 +106,10 @@ def test_ensemble_options_in_the_body_reach_the_engine(client, trio):
     assert gac.model_extra["safe"]["base"] == "gac"
     assert gac.choices[0].message.content == engine(trio, MESSAGES, max_tokens=8, **options).text
 
+    # OpenAI's own penalty fields are engine options of the same name.
+    penalized = client.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=8, frequency_penalty=1.5)
+    assert penalized.choices[0].message.content == engine(trio, MESSAGES, max_tokens=8, frequency_penalty=1.5).text
+
 
 def test_the_same_reply_as_safe_local_run(client):
     p = subprocess.run([sys.executable, "-m", "safe_local", "run", "--json", "--ctx", "2048", "--max-tokens", "12",
