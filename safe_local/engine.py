@@ -96,6 +96,17 @@ class Engine:
                 if len(target) < model.n_ctx and model.cached_tokens != target:
                     model.evaluate(target, [len(target) - 1])
 
+    def reset_caches(self) -> None:
+        """Empty every model's cache, so the next reply is the one freshly loaded models would give.
+
+        llama.cpp's logits depend on the batch shape (SAFE_SPEC: L1 up to 0.3 for Gemma between a
+        1-token decode and a batch), so a reply that reuses an earlier prompt's cached prefix can
+        differ from a fresh one where a sample or a near-tie falls the other way.
+        """
+        with self._lock:
+            for model in self.models:
+                model.reset()
+
     def generate(
         self,
         messages: Sequence[Message],

@@ -396,3 +396,19 @@ def test_equal_weight_auto_chunks_end_where_the_drafter_is_unsure(trio, monkeypa
         assert [e for e in a_events if e[1] != e[2]] == [e for e in b_events if e[1] != e[2]]
     assert sum(r.stats.rejected for r, _ in cut) < sum(r.stats.rejected for r, _ in plain)
     assert sum(r.stats.models[0].decode_calls for r, _ in cut) < sum(r.stats.models[0].decode_calls for r, _ in plain)
+
+
+def test_after_reset_caches_a_sampled_reply_is_a_freshly_loaded_ensembles(trio, offline_model_paths):
+    config = GenerationConfig(method="safe", max_tokens=24, temperature=1.0, seed=3)
+    trio.generate(SHORT, config)  # a history whose cached prefix would be reused
+    trio.reset_caches()
+    assert all(m.cached_tokens == [] for m in trio.models)
+    after_reset = trio.generate(QUESTION, config)
+    fresh_models = [LlamaModel(offline_model_paths[m.name], name=m.name, options=LoadOptions(n_ctx=2048))
+                    for m in trio.models]
+    try:
+        fresh = Engine(fresh_models).generate(QUESTION, config)
+    finally:
+        for m in fresh_models:
+            m.close()
+    assert after_reset.text == fresh.text and after_reset.stats.ensembled == fresh.stats.ensembled

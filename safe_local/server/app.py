@@ -83,7 +83,7 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
         config = _config(choice, body, loaded.n_ctx)
         gone = asyncio.ensure_future(_disconnected(request))
         try:
-            job = await scheduler.start(choice, body.engine_messages(), config, gone)
+            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt)
         except BaseException:
             gone.cancel()
             raise

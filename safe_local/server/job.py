@@ -87,13 +87,15 @@ class Job:
 
 
 def turn(loaded: LoadedEnsemble, specs: Sequence[str], messages: list[Message], config: GenerationConfig,
-         cancel: threading.Event) -> Iterator[Accepted | Event]:
+         cancel: threading.Event, cache_prompt: bool = True) -> Iterator[Accepted | Event]:
     """The work of one turn: Accepted once the reply can start, then the engine's events."""
     ensemble = loaded.get(specs)
     if cancel.is_set():  # the client left while the models loaded
         return
     check_prompt(ensemble.models, messages, config)
     yield Accepted()
+    if not cache_prompt:
+        ensemble.engine.reset_caches()
     yield from ensemble.engine.stream(messages, config, cancel)
 
 

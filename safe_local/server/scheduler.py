@@ -37,7 +37,7 @@ class Scheduler:
                 "queued": self.turns.waiting, "queue_limit": self.turns.limit}
 
     async def start(self, choice: Choice, messages: list[Message], config: GenerationConfig,
-                    gone: asyncio.Future[None]) -> Job:
+                    gone: asyncio.Future[None], cache_prompt: bool = True) -> Job:
         """A running Job whose reply has been accepted; `gone` resolving cancels it (client left)."""
         await self._wait_turn(gone)
         started = time.monotonic()
@@ -48,7 +48,8 @@ class Scheduler:
             self.turns.release()
 
         try:
-            self.job = job = Job(lambda cancel: turn(self.loaded, choice.specs, messages, config, cancel), on_end=end)
+            self.job = job = Job(lambda cancel: turn(self.loaded, choice.specs, messages, config, cancel, cache_prompt),
+                                 on_end=end)
         except BaseException:
             end()
             raise

@@ -46,6 +46,9 @@ class GenerationRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = 1
+    # llama-server's option, with its meaning: false empties the caches first, so the reply does
+    # not depend on earlier requests (a reused prefix is decoded in other batch shapes).
+    cache_prompt: bool = True
 
     @field_validator("stop", mode="before")
     @classmethod
