@@ -3,8 +3,9 @@
 For an EnsembleEvent it shows the drafted and the chosen string, why SAFE ensembled there (C1:
 every verifier's argmax is its aligned token; C2: the weighted mean probability of the aligned
 tokens against the threshold), the weights and the sharpening, then per model its aligned token,
-that token's probability, whether it was the model's own choice and its best candidates, and
-finally the ensemble's candidates after sharpening. Left/right walk through the reply's other
+that token's probability over the model's vocabulary, whether it was the model's own choice and
+its best candidates as shares of the union's strings, and finally the ensemble's candidates
+after sharpening. Left/right walk through the reply's other
 ensembled positions. It reads events only; it never talks to the engine.
 """
 
@@ -83,7 +84,9 @@ def model_block(event: EnsembleEvent, m: int) -> Content:
         Content.from_markup("p=$p  w=$w", p=f"{view.prob:.3f}",
                             w=f"{event.weights[m]:.2f}" if m < len(event.weights) else "?"),
         Content.from_markup(own),
-        Content(""),
+        # p= is over the model's whole vocabulary; the bars are renormalized over the union's
+        # strings, so the same token reads higher below (0.528 against p=0.438 in one real event).
+        Content.from_markup("[dim]share among the union's strings:[/]"),
         candidates(view.top, event.chosen),
     ])
 
@@ -93,7 +96,7 @@ def ensemble_block(event: EnsembleEvent) -> Content:
         Content.from_markup("chose [b]$c[/]", c=show_token(event.chosen)),
         Content.from_markup("[dim]after sharpening: $s[/]", s=event.sharpening or "none"),
         Content(""),
-        Content(""),
+        Content.from_markup("[dim]weighted, sharpened shares:[/]"),
         candidates(event.top, event.chosen),
     ])
 

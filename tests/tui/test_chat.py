@@ -146,7 +146,7 @@ async def test_inspector_shows_a_real_ensembled_position(make_app):
             box = screen.query_one(f"#model-{m}")
             block = str(box.render())
             assert model.name in box.border_title and f"p={model.prob:.3f}" in block
-            assert f"{model.top[0][1]:5.3f}" in block
+            assert f"{model.top[0][1]:5.3f}" in block and "share among the union's strings" in block
         ensemble_block = str(screen.query_one("#ensemble").render())
         assert f"{event.top[0][1]:5.3f}" in ensemble_block and "chose" in ensemble_block
         await pilot.press("escape")
