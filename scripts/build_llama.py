@@ -7,7 +7,10 @@ which trusts CPUID; on virtual machines whose kernel has not enabled all of what
 advertises (AMX was seen), the build dies with SIGILL. The CMake options here come from
 safe_local/cpu_features.py instead: each instruction set the kernel lists and a probe runs.
 `SAFE_LOCAL_CMAKE_ARGS`, when set, replaces them (Metal, CUDA, Vulkan, or `-DGGML_NATIVE=ON`) and
-is remembered in the virtualenv for later runs; `SAFE_LOCAL_CMAKE_ARGS=auto` goes back.
+is remembered in the virtualenv for later runs; `SAFE_LOCAL_CMAKE_ARGS=auto` goes back. Every
+build has llama.cpp's RPC backend (models on other hosts, `--models name@host:port`) unless the
+options say `-DGGML_RPC=...` themselves; RDMA stays off, so the wheel does not depend on whether
+libibverbs happened to be installed where it was built.
 
 pip's own wheel cache is keyed by the source link, not by CMAKE_ARGS, so it would hand a wheel
 built with other flags (or on another machine sharing the cache) back silently. The wheel is
@@ -44,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENT = ROOT / "requirements" / "llama-cpp-python.txt"
 OVERRIDE_ENV = "SAFE_LOCAL_CMAKE_ARGS"
+RPC_ARGS = ["-DGGML_RPC=ON", "-DGGML_RPC_RDMA=OFF"]
 
 
 def _cpu_features():
@@ -68,7 +72,18 @@ def saved_choice() -> Path:
     return Path(sys.prefix) / "llama-cmake-args"
 
 
+def with_rpc(args: list[str]) -> list[str]:
+    """`args` plus the RPC backend, unless they decide about it themselves."""
+    return args if any(a.startswith("-DGGML_RPC") for a in args) else args + RPC_ARGS
+
+
 def chosen_args(save: bool = False) -> tuple[list[str], str]:
+    """The CMake options (with the RPC backend, see with_rpc) and where they came from."""
+    args, why = _chosen_args(save)
+    return with_rpc(args), why
+
+
+def _chosen_args(save: bool) -> tuple[list[str], str]:
     """The CMake options and where they came from.
 
     A SAFE_LOCAL_CMAKE_ARGS given once is remembered in the virtualenv (with `save`), so a later

@@ -65,27 +65,28 @@ def test_compiler_flags_from_the_environment_change_the_key(monkeypatch):
 
 
 def test_print_args_is_what_cpu_features_decides():
-    expected = " ".join(cpu_features.cmake_args())
+    expected = " ".join(cpu_features.cmake_args() + ["-DGGML_RPC=ON", "-DGGML_RPC_RDMA=OFF"])
     assert _print_args() == expected
 
 
-def test_the_override_replaces_the_derived_options():
-    assert _print_args(SAFE_LOCAL_CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_RPC=ON") == "-DGGML_NATIVE=ON -DGGML_RPC=ON"
-    assert _print_args(SAFE_LOCAL_CMAKE_ARGS="") == ""
+def test_the_override_replaces_the_derived_options_and_keeps_rpc_unless_it_says_otherwise():
+    assert _print_args(SAFE_LOCAL_CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_RPC=OFF") == "-DGGML_NATIVE=ON -DGGML_RPC=OFF"
+    assert _print_args(SAFE_LOCAL_CMAKE_ARGS="") == "-DGGML_RPC=ON -DGGML_RPC_RDMA=OFF"
 
 
 def test_an_override_is_remembered_until_auto(tmp_path, monkeypatch):
     module = _script_module()
     monkeypatch.setattr(module, "saved_choice", lambda: tmp_path / "llama-cmake-args")
     monkeypatch.setenv("SAFE_LOCAL_CMAKE_ARGS", "-DGGML_VULKAN=ON")
-    assert module.chosen_args(save=True)[0] == ["-DGGML_VULKAN=ON"]
+    rpc = ["-DGGML_RPC=ON", "-DGGML_RPC_RDMA=OFF"]
+    assert module.chosen_args(save=True)[0] == ["-DGGML_VULKAN=ON", *rpc]
     monkeypatch.delenv("SAFE_LOCAL_CMAKE_ARGS")
     args, why = module.chosen_args()
-    assert args == ["-DGGML_VULKAN=ON"] and "saved" in why  # a later plain `make` keeps the choice
+    assert args == ["-DGGML_VULKAN=ON", *rpc] and "saved" in why  # a later plain `make` keeps the choice
     monkeypatch.setenv("SAFE_LOCAL_CMAKE_ARGS", "auto")
-    assert module.chosen_args(save=True)[0] == cpu_features.cmake_args()
+    assert module.chosen_args(save=True)[0] == cpu_features.cmake_args() + rpc
     monkeypatch.delenv("SAFE_LOCAL_CMAKE_ARGS")
-    assert module.chosen_args()[0] == cpu_features.cmake_args()
+    assert module.chosen_args()[0] == cpu_features.cmake_args() + rpc
     assert not (tmp_path / "llama-cmake-args").exists()
 
 
