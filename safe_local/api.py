@@ -21,12 +21,15 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from safe_local.backend import LlamaModel, LoadOptions
+from safe_local.backend import LlamaModel, LoadOptions, Model
 from safe_local.backend.base import Message
+from safe_local.backend.remote import RemoteModel
+from safe_local.backend.rpc import check_reachable
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
 from safe_local.model_paths import NotDownloaded, resolve_model
+from safe_local.placement import place
 from safe_local.store import check_ensemble, select_ensemble
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
@@ -66,7 +69,7 @@ def config_for(n_models: int, defaults: dict[str, Any], options: dict[str, Any])
 class Ensemble:
     """A loaded set of models (the first drafts) ready to generate."""
 
-    def __init__(self, models: Sequence[LlamaModel], options: dict[str, Any] | None = None):
+    def __init__(self, models: Sequence[Model], options: dict[str, Any] | None = None):
         self.models = list(models)
         self.engine = Engine(self.models)
         # Generation options every call starts from (a preset's); a call's own keywords win.
@@ -80,6 +83,7 @@ class Ensemble:
         preset: str | None = None,
         n_ctx: int = 4096,
         n_threads: int | None = None,
+        placement: dict[str, str] | None = None,
     ) -> "Ensemble":
         """Load models by short name, Hub spec (owner/repo[:QUANT]) or .gguf path, or a preset.
 
@@ -87,21 +91,32 @@ class Ensemble:
         options (the default preset's too) become the ensemble's `options`. Before anything is
         loaded, every name is resolved (offline, from the local caches) and the GGUF headers
         and the ensemble's estimated memory at n_ctx are checked.
+
+        `placement` ({model name: "host:port"}) runs models on llama.cpp RPC servers, like a
+        `name@host:port` spec or a preset's `rpc` table (it wins over both). Such a model is
+        held by a child process (safe_local.backend.remote); every server is checked to answer
+        before anything loads, and the memory check counts only the models that stay here.
         """
         if isinstance(models, (str, Path)):  # one model, not the characters of its name
             models = [models]
         if models is not None and not models:
             raise SafeLocalError("no models given: name at least one, or pass none for the default preset")
         specs, preset_options = select_ensemble(models, preset)
+        specs, endpoints = place(specs, placement)
         config_for(len(specs), preset_options, {})  # a preset that does not fit the models fails before any load
         options = LoadOptions(n_ctx=n_ctx, n_threads=n_threads)
         paths = _resolve_all(specs)
         names = [_display_name(s) for s in specs]
-        check_ensemble(list(zip(names, paths)), n_ctx)
-        loaded: list[LlamaModel] = []
+        for endpoint in dict.fromkeys(e for e in endpoints if e):
+            check_reachable(endpoint)
+        check_ensemble(list(zip(names, paths)), n_ctx, remote={n for n, e in zip(names, endpoints) if e})
+        loaded: list[Model] = []
         try:
-            for name, path in zip(names, paths):
-                loaded.append(LlamaModel(path, name=name, options=options))
+            for name, path, endpoint in zip(names, paths, endpoints):
+                if endpoint:
+                    loaded.append(RemoteModel(path, name, dataclasses.replace(options, rpc=endpoint)))
+                else:
+                    loaded.append(LlamaModel(path, name=name, options=options))
         except BaseException:
             for m in loaded:
                 m.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import NotPulled, offline_model_path
+from safe_local.placement import split_spec
 from safe_local.store.catalog import load_catalog, looks_like_path, parse_hub_spec
 from safe_local.store.hub import cached_path
 
@@ -45,8 +46,11 @@ def _is_explicit_path(spec: str) -> bool:
 
 
 def resolve_model(spec: str) -> Path:
-    """Path of the GGUF file for a model name, a Hub spec or a path to a .gguf file."""
-    spec = spec.strip()
+    """Path of the GGUF file for a model name, a Hub spec or a path to a .gguf file.
+
+    A placement (`name@host:port`) says where the model runs, not which file: it is ignored here.
+    """
+    spec = split_spec(spec.strip())[0]
     catalog = load_catalog()
     if catalog.is_offline(spec):
         try:

@@ -38,7 +38,8 @@ def _info() -> dict:
 
     _init_backend()
     return {"llama_cpp_python": llama_cpp.__version__, "threads": LoadOptions().threads(),
-            "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()}
+            "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
+            "rpc": bool(llama_cpp.llama_supports_rpc())}
 
 
 def _decode(path: str, batches: Sequence[int], threads: int | None) -> dict:

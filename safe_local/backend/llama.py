@@ -41,12 +41,13 @@ def _init_backend() -> None:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load a model: context length, threads, batch size, GPU offload."""
+    """How to load a model: context length, threads, batch size, GPU offload, RPC server."""
 
     n_ctx: int = 4096
     n_threads: int | None = None  # None: every core this process may use
     n_batch: int = 512
     n_gpu_layers: int = -1  # offload everything when llama.cpp was built with Metal/CUDA
+    rpc: str | None = None  # host:port of a ggml-rpc-server that holds the layers (see backend.rpc)
 
     def __post_init__(self) -> None:
         threads = 1 if self.n_threads is None else self.n_threads  # None: every core, always valid
@@ -96,6 +97,11 @@ class LlamaModel:
         self.closed = False
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = options.n_gpu_layers
+        if options.rpc:
+            from safe_local.backend.rpc import rpc_devices
+
+            devices = rpc_devices(options.rpc)  # llama.cpp copies the list while loading
+            mparams.devices = ctypes.cast(devices, ctypes.c_void_p)
         model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not model:
             raise SafeLocalError(f"llama.cpp could not load {self.path}: not a valid GGUF model for llama.cpp 0.3.36")

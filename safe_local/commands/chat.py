@@ -13,7 +13,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safe_local.commands.run import model_list
+from safe_local.commands.run import PLACEMENT_HELP, model_list
 from safe_local.errors import SafeLocalError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat = sub.add_parser("chat", help="chat with an ensemble in the terminal")
     which = chat.add_mutually_exclusive_group()
     which.add_argument("--preset", "-p", help="ensemble preset (e.g. tiny)")
-    which.add_argument("--models", "-m", type=model_list, help="comma-separated short names or .gguf paths, drafter first")
+    which.add_argument("--models", "-m", type=model_list, help="comma-separated short names or .gguf paths, drafter first" + PLACEMENT_HELP)
     chat.add_argument("--db", help="chat history database (default: history.sqlite3 in the data dir)")
     chat.set_defaults(handler=chat_command)
 

@@ -18,9 +18,13 @@ import platform
 from pathlib import Path
 
 from safe_local import cpu_features, diagnostics, store
+from safe_local.backend.rpc import check_reachable
 from safe_local.commands.run import model_list
 from safe_local.commands.store import path_rows
+from safe_local.diagnostics import Check
+from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
+from safe_local.placement import split_spec
 from safe_local.offline_models import offline_model_names
 from safe_local.store.memory import format_bytes
 
@@ -45,9 +49,19 @@ def _offline(local: list[store.LocalModel]) -> list[tuple[str, Path]]:
     return [(m.name, m.file) for m in local if m.name in offline]
 
 
+def _rpc_check(model: str, endpoint: str) -> Check:
+    details = {"model": model, "endpoint": endpoint}
+    try:
+        check_reachable(endpoint)
+    except SafeLocalError as e:
+        return Check(f"rpc {model}", False, str(e), details)
+    return Check(f"rpc {model}", True, f"{model} runs on {endpoint}, which answers", details)
+
+
 def doctor_command(args: argparse.Namespace) -> int:
     emit = (lambda *_: None) if args.json else (lambda text="": print(text, flush=True))
     asked = [(spec, resolve_model(spec)) for spec in args.models or []]  # a bad name fails before any output
+    placed = dict(split_spec(spec) for spec, _ in asked)  # model -> its RPC server, None: here
     cpu = _cpu()
     emit(f"CPU          {cpu['model']} ({cpu['machine']})")
     emit(f"offers       {' '.join(cpu['instruction_sets']) or '(no flags to read on this system)'}")
@@ -60,6 +74,9 @@ def doctor_command(args: argparse.Namespace) -> int:
         build = diagnostics.check_build(llama.details["system_info"])
         checks.append(build)
         emit(f"build        {'ok' if build.ok else 'PROBLEM'}: {build.message}")
+        rpc = llama.details.get("rpc")
+        emit(f"rpc          {'built in' if rpc else 'not built in'}: models on other hosts "
+             f"(--models name@host:port) {'work' if rpc else 'need ' + diagnostics.REBUILD}")
     else:
         emit(f"llama.cpp    PROBLEM: {llama.message}")
 
@@ -74,14 +91,22 @@ def doctor_command(args: argparse.Namespace) -> int:
     for m in local:
         emit(f"  {m.name:<40} {format_bytes(m.size):>9}  {m.source}")
 
+    # a model placed on a server is decoded there; here only the server's answer counts
+    servers = [_rpc_check(model, endpoint) for model, endpoint in placed.items() if endpoint]
+    if servers:
+        emit()
+    for check in servers:
+        emit(f"rpc          {check.details['model']}: {'ok' if check.ok else 'PROBLEM'}: {check.message}")
     decodes = []
     if not args.no_decode and llama.ok:
         emit()
         for name, path in asked or _offline(local):
+            if split_spec(name)[1]:
+                continue
             result = diagnostics.check_decode(name, path, threads=args.threads)
             decodes.append(result)
             emit(f"decode       {name}: {'ok' if result.ok else 'PROBLEM'}: {result.message}")
-    ok = all(c.ok for c in checks + decodes)
+    ok = all(c.ok for c in checks + servers + decodes)
     if args.json:
         print(json.dumps({
             "ok": ok, "cpu": cpu,
@@ -89,6 +114,8 @@ def doctor_command(args: argparse.Namespace) -> int:
             "build": checks[1].to_json() if len(checks) > 1 else None,
             "paths": {label: str(path) for label, path in rows},
             "models": [{"name": m.name, "file": str(m.file), "size": m.size, "source": m.source} for m in local],
+            "runs_on": {model: endpoint or "local" for model, endpoint in placed.items()},
+            "rpc": [c.to_json() for c in servers],
             "decode": [d.to_json() for d in decodes],
         }, indent=2))
     else:

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from safe_local.commands.run import chunk_length, float_list, model_list
+from safe_local.commands.run import PLACEMENT_HELP, chunk_length, float_list, model_list
 from safe_local.generation_config import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import DEFAULT_CTX
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="report: only rewrite the report of --out; fetch: extract the built-in tasks into the cache")
     add_item_arguments(p)
     p.add_argument("--models", "-m", type=model_list, help="comma-separated model names or .gguf paths, drafter first "
-                   "(default: the preset's models)")
+                   "(default: the preset's models)" + PLACEMENT_HELP)
     p.add_argument("--preset", "-p", help="a named ensemble (default: tiny); its weights, sharpening and chunk apply")
     p.add_argument("--methods", help="comma list of single:<i> or model names (each model alone), unite, gac, "
                    "safe-unite, safe-gac (default: all)")

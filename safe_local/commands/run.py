@@ -17,6 +17,7 @@ import threading
 from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, TextDelta
+from safe_local.placement import split_spec
 
 _DEFAULTS = GenerationConfig()
 
@@ -29,11 +30,21 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
 
 
+# Said in every --models help: an RPC server has no authentication (README, "Models on other machines").
+PLACEMENT_HELP = ("; NAME@HOST:PORT runs that model on a llama.cpp RPC server (ggml-rpc-server, `make rpc-server`), "
+                  "which has no authentication: loopback or a trusted private network only")
+
+
 def model_list(text: str) -> list[str]:
     """argparse type for --models: comma-separated model specs, drafter first (at least one)."""
     models = [m.strip() for m in text.split(",") if m.strip()]
     if not models:
         raise argparse.ArgumentTypeError(f"'{text}' names no model: give comma-separated names, drafter first")
+    for model in models:
+        try:
+            split_spec(model)
+        except SafeLocalError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return models
 
 
@@ -58,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="answer one prompt with an ensemble")
     run.add_argument("prompt", help="the prompt; - reads it from stdin")
     run.add_argument("--models", "-m", type=model_list, help="comma-separated model names, owner/repo[:QUANT] or .gguf paths, "
-                     "drafter first (default: the preset's models)")
+                     "drafter first (default: the preset's models)" + PLACEMENT_HELP)
     run.add_argument("--preset", "-p", help="a named ensemble: its models and generation options "
                      "(tiny, laptop, paper or one from config.toml; default: tiny)")
     # Generation flags default to None so a preset's options apply unless a flag is given.

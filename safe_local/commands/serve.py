@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 
-from safe_local.commands.run import model_list
+from safe_local.commands.run import PLACEMENT_HELP, model_list
 from safe_local.errors import SafeLocalError
 
 KEY_ENV = "SAFE_LOCAL_API_KEY"
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve the ensemble over an OpenAI-compatible API")
     which = serve.add_mutually_exclusive_group()
     which.add_argument("--preset", "-p", help="the ensemble served when a request names no model (default: tiny)")
-    which.add_argument("--models", "-m", type=model_list, help="comma-separated model names, drafter first, instead of a preset")
+    which.add_argument("--models", "-m", type=model_list, help="comma-separated model names, drafter first, instead of a preset" + PLACEMENT_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8080, help="default 8080; 0 picks a free port")
     serve.add_argument("--api-key", default=os.environ.get(KEY_ENV),

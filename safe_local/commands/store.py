@@ -150,10 +150,12 @@ def ls_command(args: argparse.Namespace) -> int:
         presets = store.list_presets()
         if args.json:
             print(json.dumps([{"name": p.name, "models": list(p.models), "description": p.description,
+                               "runs_on": {m: p.rpc.get(m, "local") for m in p.models},
                                **p.generation_options()} for p in presets], indent=2))
         else:
             for p in presets:
-                print(f"{p.name:<10} {','.join(p.models):<45} {p.description}".rstrip())
+                models = ",".join(f"{m}@{p.rpc[m]}" if m in p.rpc else m for m in p.models)
+                print(f"{p.name:<10} {models:<45} {p.description}".rstrip())
         return 0
     if args.json:
         print(json.dumps(_ls_json(), indent=2))

@@ -30,6 +30,7 @@ from safe_local.config import config_path, load_config
 from safe_local.generation_config import GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import CATALOG_PACKAGE, offline_model_info, offline_model_names
+from safe_local.placement import place
 
 __all__ = [
     "DEFAULT_QUANT",
@@ -75,6 +76,7 @@ class Preset:
     base: str
     weights: tuple[float, ...] | None
     defaults: dict[str, Any]  # more GenerationConfig options
+    rpc: dict[str, str] = dataclasses.field(default_factory=dict)  # model name -> host:port of its RPC server
 
     def generation_options(self) -> dict[str, Any]:
         """The preset's generation options as GenerationConfig keyword arguments."""
@@ -254,6 +256,11 @@ def _preset(name: str, entry: dict[str, Any], origin: str, models: dict[str, Cat
     _check_option_types(where, options)
     if options.get("weights") is not None and len(options["weights"]) != len(specs):
         raise SafeLocalError(f"{where}: 'weights' must hold one number per model ({len(specs)})")
+    rpc = _field(entry, "rpc", dict, where, {})
+    try:
+        place(specs, rpc)
+    except SafeLocalError as exc:
+        raise SafeLocalError(f"{where}: rpc: {exc}") from None
     return Preset(
         name=name,
         description=_field(entry, "description", str, where, ""),
@@ -262,6 +269,7 @@ def _preset(name: str, entry: dict[str, Any], origin: str, models: dict[str, Cat
         base=base,
         weights=tuple(float(w) for w in weights) if weights is not None else None,
         defaults=dict(defaults),
+        rpc=dict(rpc),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 # and a module reference still works while that import cycle is being set up.
 from safe_local import model_paths
 from safe_local.errors import SafeLocalError
+from safe_local.placement import place
 from safe_local.store.catalog import load_catalog
 
 __all__ = ["resolve_ensemble", "select_ensemble"]
@@ -22,6 +23,9 @@ __all__ = ["resolve_ensemble", "select_ensemble"]
 
 def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | None = None) -> tuple[list[str], dict[str, Any]]:
     """(model specs, drafter first; generation options of the preset, {} without one).
+
+    A spec keeps its `@host:port` placement (safe_local.placement), and a preset's `rpc` table
+    adds one to the models it names.
 
     A preset with an explicit model list keeps the list and contributes its options, except
     weights for a different number of models (they are one per model of the preset); with
@@ -38,7 +42,9 @@ def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | No
         options = chosen.generation_options()
         if specs and len(options.get("weights") or specs) != len(specs):
             del options["weights"]
-        specs = specs or list(chosen.models)
+        specs, endpoints = place(specs or list(chosen.models), chosen.rpc)
+        # The preset's placements travel with the specs, as `name@host:port` typed by hand would.
+        specs = [f"{s}@{e}" if e else s for s, e in zip(specs, endpoints)]
     return specs, options
 
 

@@ -10,7 +10,8 @@ from safe_local import paths
 from safe_local.engine import GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import offline_model_names
-from safe_local.store import HubRef, list_presets, load_catalog, parse_hub_spec
+from safe_local.model_paths import resolve_model
+from safe_local.store import HubRef, list_presets, load_catalog, parse_hub_spec, select_ensemble
 from safe_local.store.catalog import _package_data
 
 DESCRIPTIVE = ("display_name", "family", "params", "license", "chat_template")
@@ -100,6 +101,11 @@ method = "unite"
     ('[models.y]\nfiles = { Q4_K_M = "y.gguf" }', "model 'y' in config file .* has no 'repo'"),
     ('[models.y]\nrepo = "a/b"\nfiles = { Q4_K_M = "y.bin" }', "'files' must map quantizations to .gguf"),
     ('default_preset = "zzz"', "default_preset 'zzz' .* is not a preset"),
+    ('[presets.x]\nmodels = ["smollm2-135m"]\nrpc = { gemma3-270m = "h:1" }',
+     "preset 'x' .*: rpc: placement names 'gemma3-270m', which is not one of the models"),
+    ('[presets.x]\nmodels = ["smollm2-135m"]\nrpc = { smollm2-135m = "h" }',
+     "preset 'x' .*: rpc: RPC server 'h' is not host:port"),
+    ('[presets.x]\nmodels = ["smollm2-135m"]\nrpc = "h:1"', "preset 'x' .*: 'rpc' has the wrong type \\(str\\)"),
 ])
 def test_bad_user_entries_are_one_line_errors(text, message):
     write_config(text)
@@ -125,6 +131,15 @@ def test_wrongly_typed_preset_options_name_the_file_preset_and_key(option, messa
     with pytest.raises(SafeLocalError, match=f"^preset 'x' in config file {config}: {message}$") as exc:
         load_catalog()
     assert "\n" not in str(exc.value)
+
+
+def test_a_presets_rpc_table_places_its_models_and_travels_with_the_specs():
+    write_config('[presets.x]\nmodels = ["qwen2.5-coder-0.5b", "smollm2-135m"]\n'
+                 'rpc = { smollm2-135m = "127.0.0.1:50052" }')
+    assert load_catalog().presets["x"].rpc == {"smollm2-135m": "127.0.0.1:50052"}
+    assert select_ensemble(None, "x")[0] == ["qwen2.5-coder-0.5b", "smollm2-135m@127.0.0.1:50052"]
+    # the file is the same wherever the model runs
+    assert resolve_model("smollm2-135m@127.0.0.1:50052") == resolve_model("smollm2-135m")
 
 
 def test_preset_models_may_be_gguf_files_by_bare_name():

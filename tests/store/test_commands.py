@@ -63,3 +63,14 @@ def test_paths_and_presets(tmp_path, isolated):
     assert f"downloaded models (HF cache):  {isolated}" in p.stdout
     presets = cli("ls", "--presets").stdout.splitlines()
     assert [line.split()[0] for line in presets] == ["tiny", "laptop", "paper"]
+
+
+def test_ls_presets_says_where_each_model_runs(tmp_path, isolated):
+    config = tmp_path / "home" / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[presets.far]\nmodels = ["qwen2.5-coder-0.5b", "smollm2-135m"]\n'
+                      'rpc = { smollm2-135m = "10.0.0.2:50052" }\n')
+    far = next(p for p in json.loads(cli("ls", "--presets", "--json").stdout) if p["name"] == "far")
+    assert far["runs_on"] == {"qwen2.5-coder-0.5b": "local", "smollm2-135m": "10.0.0.2:50052"}
+    line = next(line for line in cli("ls", "--presets").stdout.splitlines() if line.startswith("far "))
+    assert "qwen2.5-coder-0.5b,smollm2-135m@10.0.0.2:50052" in line

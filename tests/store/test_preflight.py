@@ -45,6 +45,18 @@ def test_an_ensemble_that_cannot_fit_is_refused_with_a_suggestion(offline_model_
     )
 
 
+def test_models_on_rpc_servers_count_only_their_logits_buffers_here(offline_model_paths):
+    models = [(n, offline_model_paths[n]) for n in ("qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m")]
+    estimates = {n: estimate_memory(n, read_gguf_info(p), 4096) for n, p in models}
+    # room for qwen whole and the other two's buffers, but not for their weights and caches
+    room = estimates["qwen2.5-coder-0.5b"].total + estimates["gemma3-270m"].buffers + estimates["smollm2-135m"].buffers
+    with pytest.raises(SafeLocalError, match="the ensemble needs about"):
+        check_ensemble(models, 4096, available=room)
+    check_ensemble(models, 4096, available=room, remote={"gemma3-270m", "smollm2-135m"})
+    with pytest.raises(SafeLocalError, match="the ensemble needs about"):
+        check_ensemble(models, 4096, available=room - 1, remote={"gemma3-270m", "smollm2-135m"})
+
+
 def test_a_context_beyond_the_training_context_costs_only_that(offline_model_paths):
     info = read_gguf_info(offline_model_paths["smollm2-135m"])
     huge = estimate_memory("smollm2-135m", info, 100_000_000)  # the backend loads at most 8192
