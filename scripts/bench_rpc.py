@@ -6,10 +6,12 @@ configurations run interleaved per question and speeds are ratios within the run
 drafter alone, the `tiny` preset's SAFE and every-token UniTE, each with every model here and
 with every model on its own loopback server (`-t` = the threads a local model uses).
 
-Then the network estimate. A counting TCP proxy in front of a server measures how many request
-/response round trips one decode call costs (a 1-token decode and a 6-token batch); with each
-configuration's decode calls per generated token (measured above), a network with round-trip
-time r adds about  sum over models of calls_per_token * round_trips_per_call * r  per token.
+Then the network estimate. SAFE and UniTE run again on the first two questions with every
+model's server behind a counting TCP proxy, which measures per generated token the request/
+response round trips and the bytes each way (logits rows come back as n_vocab float32s). A
+network with round-trip time r and bandwidth B then adds about
+round_trips * r + bytes / B per generated token, for every model or for the verifiers only (the
+drafter kept here).
 
     .venv/bin/python scripts/bench_rpc.py [--limit 5] [--max-tokens 128] [--json out.json]
 """
@@ -27,7 +29,6 @@ from pathlib import Path
 
 from safe_local.api import Ensemble
 from safe_local.backend import LoadOptions
-from safe_local.backend.remote import RemoteModel
 from safe_local.backend.rpc import LoopbackServer
 from safe_local.engine import Engine, GenerationConfig
 
@@ -55,6 +56,7 @@ class CountingProxy:
     def __init__(self, target: tuple[str, int]):
         self.target = target
         self.round_trips = 0
+        self.bytes = {"request": 0, "response": 0}
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"127.0.0.1:{self._listener.getsockname()[1]}"
@@ -79,6 +81,7 @@ class CountingProxy:
                 if direction == "response" and state["last"] == "request":
                     self.round_trips += 1  # the first bytes of an answer end one round trip
                 state["last"] = direction
+                self.bytes[direction] += len(data)
             dst.sendall(data)
         for s in (src, dst):
             try:
@@ -97,25 +100,30 @@ def _recv(s: socket.socket) -> bytes:
         return b""
 
 
-def round_trips_per_call(path: Path, name: str, server: LoopbackServer, threads: int) -> dict[str, float]:
-    """Round trips of one 1-token decode and one 6-token batch, through a counting proxy."""
-    host, port = server.endpoint.split(":")
-    proxy = CountingProxy((host, int(port)))
-    model = RemoteModel(path, name, LoadOptions(n_ctx=1024, n_threads=threads, rpc=proxy.endpoint))
+def traffic(names: list[str], servers: list[LoopbackServer], configs: dict[str, GenerationConfig],
+            questions: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per configuration and model: round trips and bytes each way per generated token, via proxies."""
+    proxies = [CountingProxy(("127.0.0.1", s.port)) for s in servers]
+    counted = Ensemble.load(names, placement={n: p.endpoint for n, p in zip(names, proxies)})
+    out = {}
     try:
-        tokens = model.prompt_tokens([{"role": "user", "content": PROMPT.format(question="What is 2 + 2?")}])
-        model.evaluate(tokens, [len(tokens) - 1])
-        out = {}
-        for label, size, repeats in (("1 token", 1, 20), ("6-token batch", 6, 10)):
-            before = proxy.round_trips
-            for i in range(repeats):
-                target = tokens + [tokens[-1]] * (size * (i + 1))
-                model.evaluate(target, [len(target) - 1])
-            out[label] = (proxy.round_trips - before) / repeats
-        return out
+        for label, config in configs.items():
+            before = [(p.round_trips, dict(p.bytes)) for p in proxies]
+            tokens = 0
+            for q in questions:
+                for model in counted.models:
+                    model.reset()
+                messages = [{"role": "user", "content": PROMPT.format(question=q)}]
+                tokens += counted.engine.generate(messages, config).stats.tokens
+            out[label] = {n: {"round_trips": (p.round_trips - t) / tokens,
+                              "bytes_to_server": (p.bytes["request"] - b["request"]) / tokens,
+                              "bytes_from_server": (p.bytes["response"] - b["response"]) / tokens}
+                          for n, p, (t, b) in zip(names, proxies, before)}
     finally:
-        model.close()
-        proxy.close()
+        counted.close()
+        for p in proxies:
+            p.close()
+    return out
 
 
 def main() -> int:
@@ -152,7 +160,8 @@ def main() -> int:
                 for m in result.stats.models:
                     row.calls[m.name] = row.calls.get(m.name, 0) + m.decode_calls
             print(f"{q[:50]}... done", flush=True)
-        trips = {n: round_trips_per_call(m.path, n, s, threads) for n, m, s in zip(local.names, local.models, servers)}
+        remote.close()  # a server serves one client at a time: free them for the counting run
+        flows = traffic(local.names, servers, {"tiny SAFE": tiny, "every-token UniTE": unite}, questions[:2])
     finally:
         remote.close()
         local.close()
@@ -168,21 +177,28 @@ def main() -> int:
         tps = row.tokens / row.seconds
         calls = ", ".join(f"{n} {c:.2f}" for n, c in row.calls_per_token().items())
         print(f"| {row.label} | {row.tokens} | {tps:.1f} | {tps / single_tps:.2f} | {calls} |")
-    print("\nround trips per decode call:", json.dumps(trips))
-    print("\n| configuration | added per token at 0.2 ms | at 1 ms |")
-    print("|---|---:|---:|")
+    print("\ntraffic per generated token (first 2 questions, every model on a server):")
+    for label, per_model in flows.items():
+        for n, f in per_model.items():
+            print(f"  {label:<18} {n:<20} {f['round_trips']:.2f} round trips, {f['bytes_to_server'] / 1e3:.1f} kB out, "
+                  f"{f['bytes_from_server'] / 1e3:.1f} kB back")
     estimate = {}
-    for row in rows[3:]:
-        per_ms = sum(c * trips[n]["1 token"] for n, c in row.calls_per_token().items())
-        estimate[row.label] = {f"{r} ms": per_ms * r for r in RTTS_MS}
-        print(f"| {row.label} | {per_ms * RTTS_MS[0]:.2f} ms | {per_ms * RTTS_MS[1]:.2f} ms |")
+    print("\n| configuration, models on servers | added per token: 0.2 ms RTT | 1 ms RTT | 1 Gbit/s transfer |")
+    print("|---|---:|---:|---:|")
+    for label, per_model in flows.items():
+        for placed in (list(per_model), list(per_model)[1:]):  # all three, or the verifiers only
+            trips = sum(per_model[n]["round_trips"] for n in placed)
+            volume = sum(per_model[n]["bytes_to_server"] + per_model[n]["bytes_from_server"] for n in placed)
+            key = f"{label}, {'all models' if len(placed) == len(per_model) else 'verifiers only'}"
+            estimate[key] = {**{f"{r} ms RTT": trips * r for r in RTTS_MS}, "1 Gbit/s ms": volume * 8 / 1e6}
+            print(f"| {key} | {trips * RTTS_MS[0]:.2f} ms | {trips * RTTS_MS[1]:.2f} ms | {volume * 8 / 1e6:.2f} ms |")
     if args.json:
         args.json.write_text(json.dumps({
             "date": str(date.today()), "machine": platform.processor() or platform.machine(), "threads": threads,
             "questions": len(questions), "max_tokens": args.max_tokens,
             "rows": [{"label": r.label, "tokens": r.tokens, "seconds": r.seconds,
                       "calls_per_token": r.calls_per_token()} for r in rows],
-            "round_trips_per_call": trips, "added_ms_per_token": estimate}, indent=1))
+            "traffic_per_token": flows, "added_ms_per_token": estimate}, indent=1))
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from safe_local.backend.rpc import LoopbackServer
 from safe_local.cli import main
 
 
@@ -63,6 +64,7 @@ def test_penalty_flags_reach_the_engine():
         (["run", "hi", "--repeat-penalty", "0"], "repeat_penalty must be > 0"),
         (["run", "hi", "--dry-base", "0.5"], "dry_base must be >= 1"),
         (["run", "hi", "--min-p", "2"], "min_p must be in [0, 1]"),
+        (["run", "hi", "--models", "qwen2.5-coder-0.5b,smollm2-135m@somewhere"], "RPC server 'somewhere' is not host:port"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -85,3 +87,14 @@ def test_one_model_runs_alone_even_from_a_preset_with_weights():
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["method"] == "single" and out["models"] == ["smollm2-135m"]
+
+
+def test_a_model_placed_on_an_rpc_server_answers_as_it_does_here():
+    models = "qwen2.5-coder-0.5b,smollm2-135m"
+    here = _cli("run", "What is 6 * 7?", "--models", models, "--max-tokens", "12", "--json")
+    with LoopbackServer() as server:
+        placed = _cli("run", "What is 6 * 7?", "--models", models.replace("smollm2-135m", f"smollm2-135m@{server.endpoint}"),
+                      "--max-tokens", "12", "--json")
+    assert here.returncode == placed.returncode == 0, placed.stderr
+    assert json.loads(placed.stdout)["text"] == json.loads(here.stdout)["text"]
+    assert json.loads(placed.stdout)["models"] == ["qwen2.5-coder-0.5b", "smollm2-135m"]
