@@ -23,7 +23,7 @@ from safe_local.errors import SafeLocalError
 from safe_local.events import EnsembleEvent, GenerationResult, TextDelta
 from tests.real_models import NAMES, OPTIONS
 
-PROMPTS = ["What is 17 * 23? Answer briefly.", "Name three rivers in Europe."]
+PROMPTS = ["What is 17 * 23? Answer briefly.", "Name three rivers in Europe.", "Write a haiku about autumn rain."]
 GREEDY_SAFE = GenerationConfig(method="safe", max_tokens=40)
 
 
