@@ -1,7 +1,7 @@
 """safe-local: several small local LLMs answering together (SAFE ensembling on llama.cpp).
 
 Public API: `Ensemble` (load models, generate, stream), `GenerationConfig`, the event and
-result types, and `SafeLocalError`. The pure-NumPy algorithm lives in `safe_local.core`,
+result types, `SafeLocalError`, and `model_name` (a spec without its `@host:port` placement). The pure-NumPy algorithm lives in `safe_local.core`,
 llama.cpp in `safe_local.backend`. Names are imported on first use, so `safe_local.paths`
 or the CLI's --help do not load llama.cpp.
 """
@@ -30,6 +30,7 @@ _EXPORTS = {
     "ModelStats": "safe_local.events",
     "ModelView": "safe_local.events",
     "TextDelta": "safe_local.events",
+    "model_name": "safe_local.placement",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         ModelView,
         TextDelta,
     )
+    from safe_local.placement import model_name
 
 
 def __getattr__(name: str) -> Any:

@@ -24,12 +24,11 @@ from typing import Any, Iterator, Sequence
 from safe_local.backend import LlamaModel, LoadOptions, Model
 from safe_local.backend.base import Message
 from safe_local.backend.remote import RemoteModel
-from safe_local.backend.rpc import check_reachable
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
 from safe_local.model_paths import NotDownloaded, resolve_model
-from safe_local.placement import place
+from safe_local.placement import check_reachable, place
 from safe_local.store import check_ensemble, select_ensemble
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
@@ -126,6 +125,16 @@ class Ensemble:
     @property
     def names(self) -> list[str]:
         return [m.name for m in self.models]
+
+    @property
+    def remote(self) -> bool:
+        """Whether any model runs on an RPC server."""
+        return any(getattr(m, "endpoint", None) for m in self.models)
+
+    @property
+    def lost(self) -> bool:
+        """Whether a model on an RPC server was lost: the ensemble must be loaded again."""
+        return any(getattr(m, "lost", False) for m in self.models)
 
     def stream(
         self,

@@ -136,9 +136,10 @@ def main() -> int:
     questions = [json.loads(line)["question"] for line in DATA.read_text().splitlines()][: args.limit]
     local = Ensemble.load()
     threads = LoadOptions().threads()
-    servers = [LoopbackServer(threads=threads) for _ in local.models]
-    remote = Ensemble.load(local.names, placement={n: s.endpoint for n, s in zip(local.names, servers)})
+    servers, remote = [], None
     try:
+        servers = [LoopbackServer(threads=threads) for _ in local.models]
+        remote = Ensemble.load(local.names, placement={n: s.endpoint for n, s in zip(local.names, servers)})
         weights = list(local.options.get("weights") or [1, 1, 1])
         base = dict(max_tokens=args.max_tokens)
         single = GenerationConfig(method="single", **base)
@@ -163,7 +164,8 @@ def main() -> int:
         remote.close()  # a server serves one client at a time: free them for the counting run
         flows = traffic(local.names, servers, {"tiny SAFE": tiny, "every-token UniTE": unite}, questions[:2])
     finally:
-        remote.close()
+        if remote is not None:
+            remote.close()
         local.close()
         for s in servers:
             s.stop()

@@ -72,9 +72,25 @@ def saved_choice() -> Path:
     return Path(sys.prefix) / "llama-cmake-args"
 
 
+def cmake_option(args: list[str], name: str) -> str | None:
+    """The value `args` give CMake cache variable `name` (-DNAME=V, -DNAME:TYPE=V, -D NAME=V; the last wins)."""
+    value, tokens = None, iter(args)
+    for arg in tokens:
+        if arg == "-D":
+            arg = "-D" + next(tokens, "")
+        match = re.fullmatch(r"-D(\w+)(?::\w+)?=(.*)", arg)
+        if match and match[1] == name:
+            value = match[2]
+    return value
+
+
+def cmake_true(value: str | None) -> bool:
+    return value is not None and value.upper() in {"1", "ON", "YES", "TRUE", "Y"}
+
+
 def with_rpc(args: list[str]) -> list[str]:
     """`args` plus the RPC backend, unless they decide about it themselves."""
-    return args if any(a.startswith("-DGGML_RPC") for a in args) else args + RPC_ARGS
+    return args if cmake_option(args, "GGML_RPC") is not None else args + RPC_ARGS
 
 
 def chosen_args(save: bool = False) -> tuple[list[str], str]:

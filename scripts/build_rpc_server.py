@@ -78,7 +78,7 @@ def main() -> int:
     llama = _build_llama()
     name, version, sdist_hash = llama.pinned()
     cpu_args, _ = llama.chosen_args()
-    if any(a.startswith("-DGGML_RPC=") and not a.endswith("=ON") for a in cpu_args):
+    if not llama.cmake_true(llama.cmake_option(cpu_args, "GGML_RPC")):
         sys.exit(f"build_rpc_server: {llama.OVERRIDE_ENV} turns the RPC backend off; the server needs it on")
     args = cpu_args + TOOL_ARGS
     key = llama.build_key(version, sdist_hash, args, "rpc-server", sysconfig.get_platform(), llama.compiler_id())

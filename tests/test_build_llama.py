@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 
 from safe_local import cpu_features
 
@@ -72,6 +73,18 @@ def test_print_args_is_what_cpu_features_decides():
 def test_the_override_replaces_the_derived_options_and_keeps_rpc_unless_it_says_otherwise():
     assert _print_args(SAFE_LOCAL_CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_RPC=OFF") == "-DGGML_NATIVE=ON -DGGML_RPC=OFF"
     assert _print_args(SAFE_LOCAL_CMAKE_ARGS="") == "-DGGML_RPC=ON -DGGML_RPC_RDMA=OFF"
+
+
+@pytest.mark.parametrize("args, value", [
+    (["-DGGML_RPC=OFF"], "OFF"), (["-D", "GGML_RPC=OFF"], "OFF"), (["-DGGML_RPC:BOOL=off"], "off"),
+    (["-DGGML_RPC_RDMA=ON"], None), (["-DGGML_RPC=ON", "-DGGML_RPC=0"], "0"), ([], None),
+])
+def test_the_rpc_option_is_read_as_cmake_reads_it(args, value):
+    module = _script_module()
+    assert module.cmake_option(args, "GGML_RPC") == value
+    assert module.with_rpc(args) == (args + ["-DGGML_RPC=ON", "-DGGML_RPC_RDMA=OFF"] if value is None else args)
+    assert module.cmake_true("on") and module.cmake_true("1")
+    assert not module.cmake_true("0") and not module.cmake_true(None)
 
 
 def test_an_override_is_remembered_until_auto(tmp_path, monkeypatch):

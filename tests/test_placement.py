@@ -32,14 +32,20 @@ def test_a_bad_endpoint_is_one_line_naming_it(text):
     ("/home/me@work/m.gguf", ("/home/me@work/m.gguf", None)),  # an @ inside a path is the path's
     ("/srv/m.gguf@h:2", ("/srv/m.gguf", "h:2")),
     ("@h:1", ("@h:1", None)),
+    ("~/models/llama@v2.gguf", ("~/models/llama@v2.gguf", None)),  # an @ in a file name, no port
 ])
 def test_a_spec_splits_into_model_and_placement(spec, expected):
     assert split_spec(spec) == expected
 
 
 def test_a_placement_that_is_not_host_port_is_refused_not_taken_for_a_name():
-    with pytest.raises(SafeLocalError, match="'here' is not host:port"):
-        split_spec("gemma3-270m@here")
+    with pytest.raises(SafeLocalError, match="'here:x' is not host:port"):
+        split_spec("gemma3-270m@here:x")
+
+
+def test_two_models_on_one_server_are_refused_it_serves_one_client_at_a_time():
+    with pytest.raises(SafeLocalError, match="a and b are both placed on RPC server h:1, which serves one client"):
+        place(["a@h:1", "b", "c"], {"b": "h:1"})
 
 
 def test_tables_place_by_name_and_the_last_one_wins():

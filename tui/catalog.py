@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from safe_local import Ensemble, store
+from safe_local import Ensemble, model_name, store
 from tui.picker import Choice
 from tui.settings import ChatSettings
 
@@ -85,6 +85,7 @@ def apply_choice(settings: ChatSettings, choice: Choice) -> ChatSettings:
 
 
 def missing(settings: ChatSettings) -> list[str]:
-    """The model specs these settings need that are not on this machine yet."""
+    """The models these settings need that are not on this machine yet (placements dropped: a model
+    on an RPC server is still loaded from a file here)."""
     specs, _ = store.select_ensemble(settings.models or None, settings.preset)
-    return [s for s in specs if not store.is_local(s)]
+    return [name for name in map(model_name, specs) if not store.is_local(name)]

@@ -76,8 +76,12 @@ class EnsembleControl(ChatBase):
 
     def load_locked(self, settings: ChatSettings) -> Ensemble:
         """The ensemble for `settings`, loaded first if needed (worker thread, ensemble_lock held)."""
-        if self.ensemble is not None and self.loaded_for == wanted(settings):
+        if self.ensemble is not None and self.loaded_for == wanted(settings) and not self.ensemble.lost:
             return self.ensemble
+        if self.ensemble is not None and self.owns_ensemble and (self.ensemble.lost or self.ensemble.remote):
+            # an RPC server serves one client at a time: the old ensemble must let go of it first
+            self.ensemble.close()
+            self.ensemble, self.loaded_for = None, None
         self._set_loading(True)
         try:
             ensemble = Ensemble.load(settings.models or None, preset=settings.preset)

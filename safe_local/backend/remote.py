@@ -8,8 +8,11 @@ loaded by a child process (a LlamaModel with `LoadOptions.rpc`), and `RemoteMode
 and the server; the other models of the ensemble, and the parent's state, are untouched.
 
 The child is started with `spawn`: forking a process that already runs llama.cpp threads is not
-safe. The vocabulary's pieces cross the pipe once, at load; every later call carries token ids,
-positions and logits rows only.
+safe (so a script that loads a placed model needs the usual `if __name__ == "__main__":` guard).
+It ignores Ctrl+C (the parent decides what an interrupt means) and writes llama.cpp's messages
+to a log file, not the terminal; the last line of that log (ggml's abort message) goes into the
+error. The vocabulary's pieces cross the pipe once, at load; every later call carries token ids,
+positions and logits rows only, and every reply carries the child's cache state.
 
 Left out on purpose: reconnecting (a lost model stays lost until the ensemble is loaded again)
 and anything SAFE-specific.
@@ -18,32 +21,41 @@ and anything SAFE-specific.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import tempfile
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from jinja2 import TemplateError
 
 from safe_local.backend.base import ContextFullError, Message
 from safe_local.core import Vocab
 from safe_local.errors import SafeLocalError
 
 LOAD_TIMEOUT = 600.0  # seconds: a model's weights cross the network to the server once
-CALL_TIMEOUT = 120.0  # seconds: the longest a prefill of a full context may take on a slow host
+CALL_TIMEOUT = 120.0  # seconds a call may take, plus PER_TOKEN for each token it has to decode
+PER_TOKEN = 0.25  # seconds: a 4096-token prefill may take 17 minutes before the host counts as lost
 
 
 class RemoteModelLost(SafeLocalError):
     """The child holding a model on an RPC server exited or stopped answering."""
 
 
-def _serve(conn: Connection, path: str, name: str | None, options: Any) -> None:
+def _serve(conn: Connection, path: str, name: str | None, options: Any, log: str) -> None:
     """The child: load the model, then answer (method, args) requests until closed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["GGML_NO_BACKTRACE"] = "1"  # ggml_abort would print a backtrace (or run gdb) first
+    with open(log, "ab") as out:
+        os.dup2(out.fileno(), 2)
     from safe_local.backend.llama import LlamaModel
 
     try:
         model = LlamaModel(path, name=name, options=options)
     except BaseException as e:  # noqa: BLE001 - every load failure goes back to the parent
-        conn.send(("error", type(e).__name__, str(e)))
+        conn.send(("error", type(e).__name__, str(e), None))
         return
     conn.send(("ok", {"name": model.name, "n_ctx": model.n_ctx, "architecture": model.architecture,
                       "pieces": model.vocab.pieces, "eog_ids": model.vocab.eog_ids}))
@@ -58,9 +70,18 @@ def _serve(conn: Connection, path: str, name: str | None, options: Any) -> None:
             value = getattr(model, method)(*args)
             conn.send(("ok", (value, model.cached_tokens, model.n_decoded)))
         except Exception as e:  # noqa: BLE001 - the parent re-raises it as the same kind of error
-            conn.send(("error", type(e).__name__, str(e)))
+            conn.send(("error", type(e).__name__, str(e), (model.cached_tokens, model.n_decoded)))
     model.close()
     conn.close()
+
+
+def _error(kind: str, message: str) -> Exception:
+    """The child's exception again, as the kind callers catch (ContextFullError, a template error)."""
+    if kind == "ContextFullError":
+        return ContextFullError(message)
+    if kind.endswith("TemplateError") or kind in ("UndefinedError", "TemplateSyntaxError"):
+        return TemplateError(message)
+    return SafeLocalError(message)
 
 
 class RemoteModel:
@@ -72,13 +93,16 @@ class RemoteModel:
         self.endpoint = options.rpc
         self.call_timeout = call_timeout
         self.closed = False
+        log = tempfile.NamedTemporaryFile(prefix="safe-local-rpc-", suffix=".log", delete=False)
+        log.close()
+        self._log = Path(log.name)
         self._lost: str | None = None
         self._cached: list[int] = []
         self.n_decoded = 0
         self.name = name or self.path.stem
         context = multiprocessing.get_context("spawn")
         self._conn, child_end = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child_end, str(self.path), name, options),
+        self._process = context.Process(target=_serve, args=(child_end, str(self.path), name, options, str(self._log)),
                                         name=f"safe-local {self.name} on {self.endpoint}", daemon=True)
         self._process.start()
         child_end.close()
@@ -98,6 +122,10 @@ class RemoteModel:
     def cached_tokens(self) -> list[int]:
         return list(self._cached)
 
+    @property
+    def lost(self) -> bool:
+        return self._lost is not None
+
     def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         return self._call("prompt_tokens", list(messages))
 
@@ -105,7 +133,8 @@ class RemoteModel:
         return self._call("tokenize", text, special)
 
     def evaluate(self, target: Sequence[int], positions: Sequence[int]) -> np.ndarray:
-        return self._call("evaluate", list(target), list(positions))
+        new = len(target) - _common_prefix(self._cached, target)
+        return self._call("evaluate", list(target), list(positions), timeout=self.call_timeout + PER_TOKEN * new)
 
     def reset(self) -> None:
         self._call("reset")
@@ -125,19 +154,26 @@ class RemoteModel:
             self._process.kill()
             self._process.join(timeout=10)
         self._conn.close()
+        self._log.unlink(missing_ok=True)
 
     # --- the pipe ---------------------------------------------------------------------------
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         if self.closed:
             raise SafeLocalError(f"{self.name} is closed: load the models again to generate")
         if self._lost:
             raise RemoteModelLost(self._lost)
         try:
             self._conn.send((method, args))
+            value, self._cached, self.n_decoded = self._receive(timeout or self.call_timeout, method)
+        except (SafeLocalError, TemplateError):  # the child's own errors, or already lost
+            raise
         except OSError:
-            self._fail("its process is gone")
-        value, self._cached, self.n_decoded = self._receive(self.call_timeout, method)
+            self._fail(f"its process is gone while {method}")
+        except BaseException:
+            # Interrupted between a request and its reply (Ctrl+C in a notebook, say): the next
+            # reply on the pipe would be this call's, so the pipe can never be trusted again.
+            self._fail(f"interrupted while {method}")
         return value
 
     def _receive(self, timeout: float, doing: str) -> Any:
@@ -150,25 +186,38 @@ class RemoteModel:
             if reply is not None and reply[0] == "ok":
                 return reply[1]
             if reply is not None:
-                _, kind, message = reply
-                raise (ContextFullError if kind == "ContextFullError" else SafeLocalError)(message)
+                _, kind, message, state = reply
+                if state is not None:
+                    self._cached, self.n_decoded = state
+                raise _error(kind, message)
         self._process.join(timeout=1)
         if not ready:
             self._fail(f"no answer after {timeout:.0f} s while {doing}")
-        self._fail(f"its process ended while {doing} ({_exit_reason(self._process.exitcode)})")
+        self._fail(f"its process ended while {doing} ({_exit_reason(self._process.exitcode, self._log)})")
 
     def _fail(self, why: str) -> None:
         self._lost = (f"{self.name} on RPC server {self.endpoint} is lost: {why}; the other models are "
                       "unaffected; check that server, then load the ensemble again")
         if self._process.is_alive():
             self._process.kill()
+        self._process.join(timeout=10)
         raise RemoteModelLost(self._lost)
 
     def __repr__(self) -> str:
         return f"RemoteModel({self.name!r}, rpc={self.endpoint})"
 
 
-def _exit_reason(code: int | None) -> str:
-    if code == -6:
-        return "llama.cpp aborted: the RPC server went away or answered wrongly"
-    return f"exit code {code}"
+def _exit_reason(code: int | None, log: Path) -> str:
+    if code != -signal.SIGABRT:
+        return f"exit code {code}"
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return f"llama.cpp aborted: {lines[-1] if lines else 'the RPC server went away or answered wrongly'}"
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

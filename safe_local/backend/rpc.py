@@ -30,21 +30,7 @@ import time
 from pathlib import Path
 
 from safe_local.errors import SafeLocalError
-from safe_local.placement import parse_endpoint
-
-CONNECT_TIMEOUT = 5.0  # seconds; a host that does not answer in this time is reported as down
-
-
-def check_reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> None:
-    """Raise a one-line error unless `endpoint` accepts a TCP connection within `timeout`."""
-    host, port = parse_endpoint(endpoint)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as e:
-        reason = e.strerror or type(e).__name__
-        raise SafeLocalError(f"RPC server {endpoint} is not reachable ({reason}): start "
-                             f"`ggml-rpc-server -p {port}` on {host}, or load the model locally") from None
+from safe_local.placement import check_reachable, parse_endpoint
 
 
 def _libggml() -> ctypes.CDLL:
@@ -104,9 +90,9 @@ class LoopbackServer:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.endpoint = f"127.0.0.1:{self.port}"
-        out = open(log, "wb") if log else subprocess.DEVNULL
-        self.process = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(self.port), "-t", str(threads)],
-                                        stdout=out, stderr=subprocess.STDOUT)
+        with open(log or "/dev/null", "wb") as out:  # the child keeps its own descriptor
+            self.process = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(self.port), "-t", str(threads)],
+                                            stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + start_timeout
         while True:  # it prints nothing once listening, and exits 0 when it cannot bind: ask the port
             try:

@@ -18,13 +18,12 @@ import platform
 from pathlib import Path
 
 from safe_local import cpu_features, diagnostics, store
-from safe_local.backend.rpc import check_reachable
 from safe_local.commands.run import model_list
 from safe_local.commands.store import path_rows
 from safe_local.diagnostics import Check
 from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
-from safe_local.placement import split_spec
+from safe_local.placement import check_reachable, split_spec
 from safe_local.offline_models import offline_model_names
 from safe_local.store.memory import format_bytes
 

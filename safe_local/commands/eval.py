@@ -32,6 +32,7 @@ from safe_local.commands.run import PLACEMENT_HELP, chunk_length, float_list, mo
 from safe_local.generation_config import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import DEFAULT_CTX
+from safe_local.placement import model_name
 
 # Evaluation drafts the paper's fixed n = 5 unless told otherwise: the stored results are keyed
 # by it, and a fixed length keeps answers independent of the adaptive policy.
@@ -127,7 +128,8 @@ def eval_command(args: argparse.Namespace) -> int:
            | {k: v for k, v in flags.items() if v is not None}),
         max_tokens=args.max_tokens, temperature=0.0,
     )
-    methods = parse_methods(args.methods, specs, base, args.ctx)
+    # Results are keyed by model names, not by where the models ran (`name@host:port` loads the same file).
+    methods = parse_methods(args.methods, [model_name(s) for s in specs], base, args.ctx)
     for method in methods:
         method.config.validate(len(specs))  # every bad flag fails before anything loads
     runs = plan_runs(tasks, methods, args.shard)

@@ -73,6 +73,7 @@ def tune_command(args: argparse.Namespace) -> int:
     from safe_local.evaluation.runner import item_order
     from safe_local.evaluation.tune import Space, configurations, rung_sizes
     from safe_local.generation_config import GenerationConfig
+    from safe_local.placement import place
     from safe_local.store import select_ensemble
 
     if args.out.exists() and not args.out.is_dir():
@@ -83,6 +84,8 @@ def tune_command(args: argparse.Namespace) -> int:
         raise SafeLocalError(f"--budget must be a positive number of minutes, got {args.budget}")
     tasks = tasks_from_args(args)
     specs, _ = select_ensemble(args.models, args.preset)
+    specs, endpoints = place(specs)  # configurations and results name models; the placement only loads them
+    placement = {name: endpoint for name, endpoint in zip(specs, endpoints) if endpoint}
     drafters = tuple(specs) if args.drafters == ("all",) else (args.drafters or (specs[0],))
     space = Space(drafters=drafters, **{k: getattr(args, k) for k in ("weights", "bases", "sharpening", "gates",
                                                                       "chunks") if getattr(args, k) is not None})
@@ -92,7 +95,7 @@ def tune_command(args: argparse.Namespace) -> int:
     rungs = rung_sizes(len(configs), len(pool), args.first_items)
     print(f"tune: {len(configs)} configurations of {', '.join(specs)}; rungs (configurations x items): "
           + ", ".join(f"{k}x{n}" for k, n in rungs), file=sys.stderr)
-    search = _Search(args, specs, base, tasks, pool)
+    search = _Search(args, specs, base, tasks, pool, placement)
     ranked, finished = search.run(configs, rungs)
     report = search.report(ranked, finished)
     print(report.read_text(encoding="utf-8"))
@@ -103,18 +106,19 @@ def tune_command(args: argparse.Namespace) -> int:
             print("not saved: a preset is saved only from a finished search", file=sys.stderr)
         return 130
     if args.save:
-        _save(args.save, ranked[0].method)
+        _save(args.save, ranked[0].method, search.placement)
     return 0
 
 
 class _Search:
     """The rungs of one tune run: what to generate, on which loaded models, and the report."""
 
-    def __init__(self, args: argparse.Namespace, specs: list[str], base, tasks: list, pool: list):
+    def __init__(self, args: argparse.Namespace, specs: list[str], base, tasks: list, pool: list,
+                 placement: dict[str, str]):
         from safe_local.evaluation.methods import parse_methods
         from safe_local.evaluation.results import RESULTS_FILE
 
-        self.args, self.specs, self.pool = args, specs, pool
+        self.args, self.specs, self.pool, self.placement = args, specs, pool, placement
         self.results = args.out / RESULTS_FILE
         self.singles = parse_methods(",".join(f"single:{i}" for i in range(len(specs))), specs, base, args.ctx)
         self.cancel = threading.Event()
@@ -139,7 +143,8 @@ class _Search:
                     items = self.pool[:n_items]
                     runs = self._runs(items, alive)
                     if any(run.key not in log.done for run in runs) and ens is None:
-                        ens = Ensemble.load(self.specs, n_ctx=self.args.ctx, n_threads=self.args.threads)
+                        ens = Ensemble.load(self.specs, n_ctx=self.args.ctx, n_threads=self.args.threads,
+                                            placement=self.placement)
                     if not self._run_pending(ens, runs, log, f"rung {number}/{len(rungs)}"):
                         return ranked, False
                     self.items_run = items
@@ -268,12 +273,14 @@ def _plot(ranked: list, singles: list, out: Path) -> str:
     return "front.png"
 
 
-def _save(name: str, method) -> None:
+def _save(name: str, method, placement: dict[str, str]) -> None:
     from safe_local.config import save_preset
 
     config = method.config
     entry = {"description": f"found by safe-local tune: {method.label}", "models": list(method.models),
              "method": "safe", "base": config.base, "weights": list(config.weights),
              "defaults": {"sharpening": config.sharpening, "drafter_gate": config.drafter_gate, "chunk": config.chunk}}
+    if placement:  # where the models ran stays with the preset, in the form presets take it
+        entry["rpc"] = dict(placement)
     path = save_preset(name, entry)
     print(f"saved preset {name!r} in {path}: safe-local chat --preset {name}", file=sys.stderr)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from safe_local.api import config_for
+from safe_local.backend.remote import RemoteModelLost
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, TextDelta
 from safe_local.generation_config import GenerationConfig
-from safe_local.server.errors import ApiError, install_handlers
+from safe_local.server.errors import ApiError, from_exception, install_handlers
 from safe_local.server.job import Job
 from safe_local.server.loaded import LoadedEnsemble
 from safe_local.server.models import Choice, ModelIds
@@ -34,7 +34,6 @@ from safe_local.server.replies import ChatReply, Reply, TextReply
 from safe_local.server.scheduler import Scheduler
 from safe_local.server.schema import ChatRequest, CompletionRequest, GenerationRequest
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,12 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
         return await _complete(request, body, TextReply)
 
     async def _complete(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
+        try:
+            return await _answer(request, body, shape)
+        except RemoteModelLost as e:  # an error response, not an exception Starlette would log as a crash
+            raise from_exception(e) from None
+
+    async def _answer(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
         choice = await asyncio.to_thread(ids.resolve, body.model)
         config = _config(choice, body, loaded.n_ctx)
         gone = asyncio.ensure_future(_disconnected(request))
@@ -132,10 +137,7 @@ async def _events(job: Job, reply: Reply, gone: asyncio.Future[None]) -> AsyncIt
                     yield _sse(chunk)
         yield "data: [DONE]\n\n"
     except Exception as exc:  # the status line is sent already: say it in the stream, as OpenAI does
-        error = exc if isinstance(exc, ApiError) else ApiError(500, f"internal error: {type(exc).__name__}: {exc}")
-        if not isinstance(exc, ApiError):
-            log.exception("generation failed")
-        yield _sse(error.body())
+        yield _sse(from_exception(exc).body())
     finally:
         gone.cancel()
         job.cancel.set()  # a no-op after the reply; stops it when the client went away mid-stream

@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from safe_local.backend.remote import RemoteModelLost
+
 log = logging.getLogger(__name__)
 
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
@@ -74,5 +76,14 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return ApiError(500, f"internal error: {type(exc).__name__}: {exc}").response()
+        return from_exception(exc).response()
+
+
+def from_exception(exc: BaseException) -> ApiError:
+    """The OpenAI-shaped error for an exception a generation raised (logged only if it is a bug)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, RemoteModelLost):  # a model's RPC server went away: the server itself is fine
+        return ApiError(503, str(exc))
+    log.error("unexpected error", exc_info=exc)
+    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}")

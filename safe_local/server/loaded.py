@@ -14,6 +14,7 @@ from typing import Sequence
 from safe_local.api import Ensemble
 from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
+from safe_local.placement import place
 from safe_local.server.errors import ApiError
 from safe_local.store import check_ensemble
 from safe_local.store.memory import available_memory, estimate_memory
@@ -29,18 +30,22 @@ class LoadedEnsemble:
     def get(self, specs: Sequence[str]) -> Ensemble:
         """The ensemble of these models, loading it (and closing the current one) if needed."""
         specs = tuple(specs)
-        if self.ensemble is not None and specs == self.specs:
+        if self.ensemble is not None and specs == self.specs and not self.ensemble.lost:
             return self.ensemble
         try:
-            named = [(spec, resolve_model(spec)) for spec in specs]
+            names, endpoints = place(specs)
+            named = [(name, resolve_model(name)) for name in names]
+            remote = {name for name, endpoint in zip(names, endpoints) if endpoint}
             available = available_memory()
-            infos = check_ensemble(named, self.n_ctx, available=None if available is None else available + self._bytes)
+            infos = check_ensemble(named, self.n_ctx, available=None if available is None else available + self._bytes,
+                                   remote=remote)
             self.close()
             self.ensemble = Ensemble.load(list(specs), n_ctx=self.n_ctx, n_threads=self.n_threads)
         except SafeLocalError as e:  # too big, unusable, or gone since the request named it
             raise ApiError(400, str(e), param="model", code="model_not_loadable") from None
         self.specs = specs
-        self._bytes = sum(estimate_memory(spec, info, self.n_ctx).total for (spec, _), info in zip(named, infos))
+        self._bytes = sum(estimate_memory(name, info, self.n_ctx).total
+                          for (name, _), info in zip(named, infos) if name not in remote)
         return self.ensemble
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safe_local.errors import SafeLocalError
+from safe_local.placement import model_name
 from safe_local.model_paths import resolve_model
 from safe_local.server.errors import ApiError
 from safe_local.store import is_local, list_local, load_catalog, parse_hub_spec, select_ensemble
@@ -32,7 +33,8 @@ class Choice:
 def default_choice(models: list[str] | None, preset: str | None) -> Choice:
     """The server's own ensemble, from --models or --preset (default: the default preset)."""
     specs, options = select_ensemble(models, preset)
-    name = preset or (",".join(specs) if models else load_catalog().default_preset)
+    # placements stay out of the id: clients never learn where the (unauthenticated) RPC servers are
+    name = preset or (",".join(map(model_name, specs)) if models else load_catalog().default_preset)
     return Choice(name, tuple(specs), options)
 
 

@@ -64,7 +64,8 @@ def test_penalty_flags_reach_the_engine():
         (["run", "hi", "--repeat-penalty", "0"], "repeat_penalty must be > 0"),
         (["run", "hi", "--dry-base", "0.5"], "dry_base must be >= 1"),
         (["run", "hi", "--min-p", "2"], "min_p must be in [0, 1]"),
-        (["run", "hi", "--models", "qwen2.5-coder-0.5b,smollm2-135m@somewhere"], "RPC server 'somewhere' is not host:port"),
+        (["run", "hi", "--models", "qwen2.5-coder-0.5b,smollm2-135m@somewhere:port"],
+         "RPC server 'somewhere:port' is not host:port"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -93,8 +94,8 @@ def test_a_model_placed_on_an_rpc_server_answers_as_it_does_here():
     models = "qwen2.5-coder-0.5b,smollm2-135m"
     here = _cli("run", "What is 6 * 7?", "--models", models, "--max-tokens", "12", "--json")
     with LoopbackServer() as server:
-        placed = _cli("run", "What is 6 * 7?", "--models", models.replace("smollm2-135m", f"smollm2-135m@{server.endpoint}"),
-                      "--max-tokens", "12", "--json")
+        placed_models = models.replace("smollm2-135m", f"smollm2-135m@{server.endpoint}")
+        placed = _cli("run", "What is 6 * 7?", "--models", placed_models, "--max-tokens", "12", "--json")
     assert here.returncode == placed.returncode == 0, placed.stderr
     assert json.loads(placed.stdout)["text"] == json.loads(here.stdout)["text"]
     assert json.loads(placed.stdout)["models"] == ["qwen2.5-coder-0.5b", "smollm2-135m"]

@@ -138,6 +138,10 @@ def test_a_presets_rpc_table_places_its_models_and_travels_with_the_specs():
                  'rpc = { smollm2-135m = "127.0.0.1:50052" }')
     assert load_catalog().presets["x"].rpc == {"smollm2-135m": "127.0.0.1:50052"}
     assert select_ensemble(None, "x")[0] == ["qwen2.5-coder-0.5b", "smollm2-135m@127.0.0.1:50052"]
+    # a placement typed by hand wins; models the preset does not name keep theirs
+    assert select_ensemble(["qwen2.5-coder-0.5b@h:1", "smollm2-135m@h:2"], "x")[0] == [
+        "qwen2.5-coder-0.5b@h:1", "smollm2-135m@h:2"]
+    assert select_ensemble(["gemma3-270m", "smollm2-135m"], "x")[0] == ["gemma3-270m", "smollm2-135m@127.0.0.1:50052"]
     # the file is the same wherever the model runs
     assert resolve_model("smollm2-135m@127.0.0.1:50052") == resolve_model("smollm2-135m")
 
