@@ -99,3 +99,10 @@ def test_a_model_placed_on_an_rpc_server_answers_as_it_does_here():
     assert here.returncode == placed.returncode == 0, placed.stderr
     assert json.loads(placed.stdout)["text"] == json.loads(here.stdout)["text"]
     assert json.loads(placed.stdout)["models"] == ["qwen2.5-coder-0.5b", "smollm2-135m"]
+
+
+def test_the_command_line_is_built_without_loading_llama_cpp():
+    # --help, a bad flag and doctor's own crash-proof probing all rely on it (safe_local/__init__.py)
+    code = "import sys; from safe_local.cli import build_parser; build_parser(); print('llama_cpp' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
