@@ -78,7 +78,7 @@ class EnsembleControl(ChatBase):
         """The ensemble for `settings`, loaded first if needed (worker thread, ensemble_lock held)."""
         if self.ensemble is not None and self.loaded_for == wanted(settings) and not self.ensemble.lost:
             return self.ensemble
-        if self.ensemble is not None and self.owns_ensemble and (self.ensemble.lost or self.ensemble.remote):
+        if self.ensemble is not None and self.owns_ensemble and self.ensemble.remote:
             # an RPC server serves one client at a time: the old ensemble must let go of it first
             self.ensemble.close()
             self.ensemble, self.loaded_for = None, None

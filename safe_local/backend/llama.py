@@ -23,7 +23,7 @@ import llama_cpp
 import numpy as np
 
 from safe_local.backend import llama_log
-from safe_local.backend.base import ContextFullError, Message
+from safe_local.backend.base import ContextFullError, Message, common_prefix
 from safe_local.backend.chat_template import ChatTemplate
 from safe_local.core import Vocab
 from safe_local.errors import SafeLocalError
@@ -222,7 +222,7 @@ class LlamaModel:
             raise ValueError(f"positions {positions[0]}..{positions[-1]} outside a target of {len(target)} tokens")
         if end > self.n_ctx:
             raise ContextFullError(f"{self.name}: {end} tokens do not fit its context of {self.n_ctx}")
-        keep = min(_common_prefix(self._cached, target), positions[0])
+        keep = min(common_prefix(self._cached, target), positions[0])
         self._truncate(keep)
         wanted = np.zeros(end, dtype=bool)
         wanted[positions] = True
@@ -285,11 +285,3 @@ class LlamaModel:
 
     def __repr__(self) -> str:
         return f"LlamaModel({self.name!r}, arch={self.architecture}, vocab={self.n_vocab}, n_ctx={self.n_ctx})"
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    if n == 0:
-        return 0
-    diff = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
-    return int(diff[0]) if diff.size else n

@@ -12,7 +12,8 @@ safe (so a script that loads a placed model needs the usual `if __name__ == "__m
 It ignores Ctrl+C (the parent decides what an interrupt means) and writes llama.cpp's messages
 to a log file, not the terminal; the last line of that log (ggml's abort message) goes into the
 error. The vocabulary's pieces cross the pipe once, at load; every later call carries token ids,
-positions and logits rows only, and every reply carries the child's cache state.
+positions and logits rows only, and every reply carries the length of the child's cache (what
+it holds is a prefix of the last target, or of what it held before: derivable here).
 
 Left out on purpose: reconnecting (a lost model stays lost until the ensemble is loaded again)
 and anything SAFE-specific.
@@ -31,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 from jinja2 import TemplateError
 
-from safe_local.backend.base import ContextFullError, Message
+from safe_local.backend.base import ContextFullError, Message, common_prefix
 from safe_local.core import Vocab
 from safe_local.errors import SafeLocalError
 
@@ -55,7 +56,7 @@ def _serve(conn: Connection, path: str, name: str | None, options: Any, log: str
     try:
         model = LlamaModel(path, name=name, options=options)
     except BaseException as e:  # noqa: BLE001 - every load failure goes back to the parent
-        conn.send(("error", type(e).__name__, str(e), None))
+        conn.send((_kind(e), str(e)))
         return
     conn.send(("ok", {"name": model.name, "n_ctx": model.n_ctx, "architecture": model.architecture,
                       "pieces": model.vocab.pieces, "eog_ids": model.vocab.eog_ids}))
@@ -68,20 +69,17 @@ def _serve(conn: Connection, path: str, name: str | None, options: Any, log: str
             break
         try:
             value = getattr(model, method)(*args)
-            conn.send(("ok", (value, model.cached_tokens, model.n_decoded)))
+            conn.send(("ok", value, len(model.cached_tokens), model.n_decoded))
         except Exception as e:  # noqa: BLE001 - the parent re-raises it as the same kind of error
-            conn.send(("error", type(e).__name__, str(e), (model.cached_tokens, model.n_decoded)))
+            conn.send((_kind(e), str(e), len(model.cached_tokens), model.n_decoded))
     model.close()
     conn.close()
 
 
-def _error(kind: str, message: str) -> Exception:
-    """The child's exception again, as the kind callers catch (ContextFullError, a template error)."""
-    if kind == "ContextFullError":
-        return ContextFullError(message)
-    if kind.endswith("TemplateError") or kind in ("UndefinedError", "TemplateSyntaxError"):
-        return TemplateError(message)
-    return SafeLocalError(message)
+def _kind(error: BaseException) -> type[Exception]:
+    """The class the parent raises for a child's error: the kinds callers tell apart (a full
+    context; a template refusal, which the server answers with 400), else SafeLocalError."""
+    return next((k for k in (ContextFullError, TemplateError) if isinstance(error, k)), SafeLocalError)
 
 
 class RemoteModel:
@@ -133,7 +131,7 @@ class RemoteModel:
         return self._call("tokenize", text, special)
 
     def evaluate(self, target: Sequence[int], positions: Sequence[int]) -> np.ndarray:
-        new = len(target) - _common_prefix(self._cached, target)
+        new = len(target) - common_prefix(self._cached, target)
         return self._call("evaluate", list(target), list(positions), timeout=self.call_timeout + PER_TOKEN * new)
 
     def reset(self) -> None:
@@ -163,9 +161,12 @@ class RemoteModel:
             raise SafeLocalError(f"{self.name} is closed: load the models again to generate")
         if self._lost:
             raise RemoteModelLost(self._lost)
+        # Whatever the call did, the child's cache is a prefix of the target it was given (evaluate)
+        # or of what it held (every other call).
+        held = args[0] if method == "evaluate" else self._cached
         try:
             self._conn.send((method, args))
-            value, self._cached, self.n_decoded = self._receive(timeout or self.call_timeout, method)
+            return self._receive(timeout or self.call_timeout, method, held)
         except (SafeLocalError, TemplateError):  # the child's own errors, or already lost
             raise
         except OSError:
@@ -174,22 +175,21 @@ class RemoteModel:
             # Interrupted between a request and its reply (Ctrl+C in a notebook, say): the next
             # reply on the pipe would be this call's, so the pipe can never be trusted again.
             self._fail(f"interrupted while {method}")
-        return value
 
-    def _receive(self, timeout: float, doing: str) -> Any:
+    def _receive(self, timeout: float, doing: str, held: list[int] | None = None) -> Any:
         ready = wait([self._conn, self._process.sentinel], timeout)
         if self._conn in ready:
             try:
-                reply = self._conn.recv()
+                kind, value, *state = self._conn.recv()
             except (EOFError, OSError):
-                reply = None
-            if reply is not None and reply[0] == "ok":
-                return reply[1]
-            if reply is not None:
-                _, kind, message, state = reply
-                if state is not None:
-                    self._cached, self.n_decoded = state
-                raise _error(kind, message)
+                kind = None
+            if kind is not None:
+                if state:
+                    n_cached, self.n_decoded = state
+                    self._cached = held[:n_cached]
+                if kind != "ok":
+                    raise kind(value)
+                return value
         self._process.join(timeout=1)
         if not ready:
             self._fail(f"no answer after {timeout:.0f} s while {doing}")
@@ -213,11 +213,3 @@ def _exit_reason(code: int | None, log: Path) -> str:
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     return f"llama.cpp aborted: {lines[-1] if lines else 'the RPC server went away or answered wrongly'}"
 
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -42,12 +42,12 @@ def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | No
         options = chosen.generation_options()
         if specs and len(options.get("weights") or specs) != len(specs):
             del options["weights"]
-        specs = specs or list(chosen.models)
         # The preset's placements travel with the specs, as `name@host:port` typed by hand would,
         # for the models it names that the user did not place themselves.
-        names, endpoints = place(specs)
-        specs = [s if e or n not in chosen.rpc else f"{n}@{chosen.rpc[n]}" for s, n, e in zip(specs, names, endpoints)]
-        place(specs)  # two models on one server, from both sources together
+        names, endpoints = place(specs or list(chosen.models))
+        endpoints = [e or chosen.rpc.get(n) for n, e in zip(names, endpoints)]
+        specs = [f"{n}@{e}" if e else n for n, e in zip(names, endpoints)]
+        place(specs)  # two models on one server, whichever source placed them
     return specs, options
 
 

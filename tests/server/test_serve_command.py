@@ -16,6 +16,7 @@ def test_loopback_needs_no_warning(host):
     assert exposure_warning(host, None) is None
 
 
+# exposure_warning only reads the address: nothing binds to these hosts or looks them up.
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "myhost.example"])
 def test_other_addresses_without_a_key_are_warned_about(host):
     warning = exposure_warning(host, None)
