@@ -50,13 +50,13 @@ class UnionDistribution:
 
 def _top_keys(logits: np.ndarray, vocab: Vocab, top_k: int) -> dict[bytes, float]:
     """The model's top_k tokens as key -> logit, best first; duplicate keys keep the max."""
-    masked = np.where(vocab.excluded_mask, -np.inf, logits)
-    n = min(top_k, vocab.n_vocab)
-    ids = np.argpartition(-masked, n - 1)[:n] if n < vocab.n_vocab else np.arange(n)
-    ids = ids[np.argsort(-masked[ids], kind="stable")]
+    ids = top_indices(logits, top_k)
+    if vocab.excluded_mask[ids].any():  # the engine's rows come masked; a caller's raw row may not
+        logits = np.where(vocab.excluded_mask, -np.inf, logits)
+        ids = top_indices(logits, top_k)
     best: dict[bytes, float] = {}
     for i in ids.tolist():
-        value = float(masked[i])
+        value = float(logits[i])
         if value == -np.inf:  # fewer than top_k usable tokens
             continue
         key = vocab.key(i)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .probs import softmax
+from .probs import softmax, top_indices
 
 # Nucleus search starts with this many best tokens and widens only when they do not reach top_p,
 # so a peaked 262k-way distribution costs a partition, not a full sort.
@@ -46,8 +46,7 @@ def top_p_filter(probs: np.ndarray, top_p: float) -> np.ndarray:
     n = len(p)
     m = min(_NUCLEUS_START, n)
     while True:
-        best = np.argpartition(-p, m - 1)[:m] if m < n else np.arange(n)
-        best = best[np.argsort(-p[best], kind="stable")]
+        best = top_indices(p, m)
         cum = np.cumsum(p[best])
         if cum[-1] >= target or m == n:
             break
