@@ -10,6 +10,9 @@ import pytest
 
 from safe_local.backend.rpc import LoopbackServer
 from safe_local.cli import main
+from safe_local.store.catalog import load_catalog
+
+TINY = load_catalog().presets["tiny"]  # the default ensemble
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -25,7 +28,7 @@ def test_run_json_reports_text_and_statistics():
                 "seconds", "tokens_per_s"):
         assert key in out
     assert out["models"] == ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
-    assert out["drafter"] == "qwen2.5-coder-0.5b" and out["method"] == "safe" and out["base"] == "unite"
+    assert out["drafter"] == "qwen2.5-coder-0.5b" and out["method"] == "safe" and out["base"] == TINY.base
     assert out["text"].strip() and 0 < out["tokens"] <= 16
     assert p.stderr == ""  # llama.cpp's own logging stays out of the way
 

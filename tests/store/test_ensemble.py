@@ -11,7 +11,7 @@ from safe_local.store import resolve_ensemble, select_ensemble
 def test_default_is_the_tiny_preset(offline_model_paths):
     paths, options = resolve_ensemble()
     assert [p.resolve() for p in paths] == [offline_model_paths[n].resolve() for n in ("qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m")]
-    assert options == {"method": "safe", "base": "unite", "weights": [4.0, 1.0, 1.0]}
+    assert options == {"method": "safe", "base": "gac", "weights": [4.0, 1.0, 1.0]}
 
 
 def test_explicit_models_and_presets():

@@ -21,6 +21,8 @@ from typing import Callable
 
 import pytest
 
+from safe_local.store.catalog import load_catalog
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 CHAT = Path(sys.executable).parent / "safe-local"
@@ -95,7 +97,7 @@ def test_typing_and_pasting_in_a_real_terminal(home, tmp_path):
     term = Terminal(f"safe-local-test-{os.getpid()}", f"{CHAT} chat --db {db}; echo EXITED $?; sleep 60", env)
     try:
         term.keys("typed early")  # while Python starts, before the app reads the terminal
-        term.wait(lambda: "safe/unite" in term.screen(), "the app")
+        term.wait(lambda: f"safe/{load_catalog().presets['tiny'].base}" in term.screen(), "the app")
         term.wait(lambda: composer_lines(term.screen())[0] == "typed early", "the early keys in the input")
         assert not user_messages(db)
 
