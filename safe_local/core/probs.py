@@ -51,7 +51,7 @@ def top_indices(values: np.ndarray, n: int) -> np.ndarray:
 _BLOCK = 256
 
 
-def _nth_block_max(values: np.ndarray, n: int):
+def _nth_block_max(values: np.ndarray, n: int) -> float:
     """The n-th largest of the maxima of consecutive blocks (the last block may be short)."""
     whole = len(values) // _BLOCK * _BLOCK
     maxima = values[:whole].reshape(-1, _BLOCK).max(axis=1)

@@ -26,6 +26,7 @@ from safe_local.store.catalog import load_catalog
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 CHAT = Path(sys.executable).parent / "safe-local"
+TINY_BASE = load_catalog().presets["tiny"].base  # the default ensemble's, shown in the status line
 WAIT = 240.0  # seconds any one step may take on a loaded machine
 
 
@@ -97,7 +98,7 @@ def test_typing_and_pasting_in_a_real_terminal(home, tmp_path):
     term = Terminal(f"safe-local-test-{os.getpid()}", f"{CHAT} chat --db {db}; echo EXITED $?; sleep 60", env)
     try:
         term.keys("typed early")  # while Python starts, before the app reads the terminal
-        term.wait(lambda: f"safe/{load_catalog().presets['tiny'].base}" in term.screen(), "the app")
+        term.wait(lambda: f"safe/{TINY_BASE}" in term.screen(), "the app")
         term.wait(lambda: composer_lines(term.screen())[0] == "typed early", "the early keys in the input")
         assert not user_messages(db)
 
