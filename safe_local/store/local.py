@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import assembled_path, offline_model_info, offline_model_path, remove_assembled
+from safe_local.offline_models import (
+    assembled_path,
+    converted_path,
+    offline_model_info,
+    offline_model_path,
+    remove_assembled,
+)
 from safe_local.store.catalog import load_catalog, parse_hub_spec
 from safe_local.store.hub import cached_ggufs, hub_env, pick_quant_file
 from safe_local.store.pypi import remove_download
@@ -101,7 +107,9 @@ def remove(name: str) -> int:
 
 
 def _offline_file_note(name: str) -> str:
-    assembled = assembled_path(name)
+    assembled, info = assembled_path(name), offline_model_info(name)
+    if info.load_as is not None:
+        return f"its {info.load_as.quant} copy {converted_path(name)} may be deleted; it is rebuilt on use"
     if assembled is None:
-        return f"it is used in place from the pip package {offline_model_info(name).parts[0].dist}"
+        return f"it is used in place from the pip package {info.parts[0].dist}"
     return f"its assembled copy {assembled} may be deleted; it is rebuilt on use"

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from safe_local.engine import GenerationConfig
+from safe_local.backend import LlamaModel
+from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import EnsembleEvent
 from safe_local.loop_guard import is_looping
+from safe_local.offline_models import packaged_path
+from tests.real_models import OPTIONS
 from tests.runs.test_event_probabilities import QUESTION, TOLERANCE, _fresh_prob
 
 PROMPTS = {"colors": [{"role": "user", "content": "Name three colors."}],
@@ -39,10 +42,18 @@ def _from_empty_caches(engine, messages, config):
     return engine.generate(messages, config)
 
 
+@pytest.fixture(scope="module")
+def trio_as_recorded(qwen, gemma) -> Engine:
+    """The trio as it was when BEFORE was recorded: SmolLM2 from its package's Q4_1 file, not
+    the Q8_0 it is loaded as since (safe_local.backend.requantize)."""
+    with LlamaModel(packaged_path("smollm2-135m"), name="smollm2-135m", options=OPTIONS) as smol:
+        yield Engine([qwen, gemma, smol])
+
+
 @pytest.mark.parametrize("prompt", PROMPTS)
-def test_with_penalties_off_every_method_gives_the_replies_of_before(trio, prompt):
+def test_with_penalties_off_every_method_gives_the_replies_of_before(trio_as_recorded, prompt):
     for name, options in CONFIGS.items():
-        reply = _from_empty_caches(trio, PROMPTS[prompt], GenerationConfig(max_tokens=48, **options))
+        reply = _from_empty_caches(trio_as_recorded, PROMPTS[prompt], GenerationConfig(max_tokens=48, **options))
         assert reply.text == BEFORE[f"{prompt}/{name}"], name
 
 

@@ -68,9 +68,10 @@ def test_a_user_model_named_like_an_offline_one_wins_everywhere(hub, small_gguf)
 
 
 def test_remove_refuses_what_it_does_not_own():
-    smol_package = offline_model_info("smollm2-135m").parts[0].dist
+    smol_q8 = paths.cache_dir() / "models" / "SmolLM2-135M-Instruct.Q4_1-as-Q8_0.gguf"
     with pytest.raises(SafeLocalError, match=re.escape(
-        f"smollm2-135m is installed from PyPI, not downloaded: nothing to remove (it is used in place from the pip package {smol_package})"
+        f"smollm2-135m is installed from PyPI, not downloaded: nothing to remove "
+        f"(its Q8_0 copy {smol_q8} may be deleted; it is rebuilt on use)"
     )):
         store.remove("smollm2-135m")
     gemma = paths.cache_dir() / "models" / offline_model_info("gemma3-270m").file
