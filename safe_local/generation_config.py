@@ -14,11 +14,12 @@ from typing import Sequence
 import numpy as np
 
 from safe_local.core import Penalizer, Vocab, normalize_weights
+from safe_local.core.sharpening import MODES as SHARPENING_MODES
 from safe_local.errors import SafeLocalError
 
 METHODS = ("single", "safe", "unite", "gac")
 BASES = ("unite", "gac")
-SHARPENING = ("none", "heuristic", "geometric")
+SHARPENING = SHARPENING_MODES  # the core's list: one place for the modes
 
 
 # The type each option's value must have. Checked before the ranges, so a "six" or a 2.5 from a

@@ -7,6 +7,11 @@ across strings of different length (" S", " So", " Sofia"). Two remedies from th
   extends s (starts with s), since choosing s keeps all those continuations open. As in the
   authors' code, a lone space never absorbs (it prefixes every word), and only top-k strings
   take part, for GaC's full-vocabulary union too;
+- heuristic-word (ours, not the paper's): the same, except that a string absorbs only the
+  extensions that continue it past a word boundary, never one that splits a word: " The" no
+  longer takes " Therefore", and " S" no longer takes " Sofia". Measured against heuristic in
+  docs/results.md; it exists because most loop onsets seen under heuristic sharpening were a
+  confident " Therefore" outvoted by a " The" credited with its mass;
 - geometric: a weighted geometric mean of the models' rows, which rewards strings every model
   supports (best in the paper's ablation).
 Applied only when the ensemble is unsure (max P_ens < threshold, default 0.5).
@@ -26,7 +31,17 @@ from .vocab import EOG_KEY
 # pick a bare " " over the word itself, so (as in the authors' code) it never absorbs.
 _NEVER_ABSORBS = (b" ", EOG_KEY)
 
-MODES = ("none", "heuristic", "geometric")
+MODES = ("none", "heuristic", "heuristic-word", "geometric")
+
+
+def _is_word_byte(b: int) -> bool:
+    # Letters and digits, and any byte of a multi-byte UTF-8 character (letters of other scripts).
+    return b >= 0x80 or chr(b).isalnum()
+
+
+def _splits_a_word(prefix: bytes, extension: bytes) -> bool:
+    """Whether `extension` continues `prefix` inside a word (" The" -> " Therefore", " 1" -> " 12")."""
+    return _is_word_byte(prefix[-1]) and _is_word_byte(extension[len(prefix)])
 
 
 def _as_mask(dist: UnionDistribution, drafter_strings: set[bytes] | np.ndarray) -> np.ndarray:
@@ -45,13 +60,14 @@ def _as_mask(dist: UnionDistribution, drafter_strings: set[bytes] | np.ndarray) 
 
 
 def heuristic(
-    dist: UnionDistribution, drafter_strings: set[bytes] | np.ndarray, lam: float = 0.1
+    dist: UnionDistribution, drafter_strings: set[bytes] | np.ndarray, lam: float = 0.1, words: bool = False
 ) -> np.ndarray:
     """(U,) scores: P_ens, plus for each drafter string s with P_ens(s) > lam the P_ens mass of
     every other candidate string starting with s. Not normalized (mass is counted twice on
     purpose). Candidates are the strings in any model's top-k (`dist.proposed`; every union
     string when it is None). " " and EOG_KEY never absorb; EOG_KEY is never absorbed.
-    `drafter_strings`: a set of strings, a bool mask over the union, or union indices."""
+    `drafter_strings`: a set of strings, a bool mask over the union, or union indices.
+    `words`: absorb only extensions that do not split a word (heuristic-word)."""
     p = dist.ensembled
     scores = p.copy()
     absorbers = _as_mask(dist, drafter_strings) & (p > lam)
@@ -62,7 +78,8 @@ def heuristic(
         if s in _NEVER_ABSORBS:
             continue
         # Additions use the unsharpened p so the result does not depend on the order.
-        scores[i] += sum(p[j] for j, t in candidates if j != i and t.startswith(s))
+        scores[i] += sum(p[j] for j, t in candidates
+                         if j != i and t.startswith(s) and not (words and _splits_a_word(s, t)))
     return scores
 
 
@@ -92,12 +109,12 @@ def sharpen(
     threshold: float = 0.5,
 ) -> tuple[np.ndarray, bool]:
     """Scores to take the argmax of, and whether sharpening was applied.
-    mode is "none", "heuristic" or "geometric"; applied only when max P_ens < threshold."""
+    mode is one of MODES; applied only when max P_ens < threshold."""
     if mode not in MODES:
         raise ValueError(f"unknown sharpening mode {mode!r}; choose one of {', '.join(MODES)}")
     p = dist.ensembled
     if mode == "none" or p.size == 0 or p.max() >= threshold:
         return p, False
-    if mode == "heuristic":
-        return heuristic(dist, drafter_mask, lam), True
+    if mode in ("heuristic", "heuristic-word"):
+        return heuristic(dist, drafter_mask, lam, words=mode == "heuristic-word"), True
     return geometric(dist), True

@@ -116,6 +116,25 @@ def test_geometric_without_common_support_falls_back_to_the_average():
     assert geometric(d).tolist() == pytest.approx([0.5, 0.5])
 
 
+def test_heuristic_word_absorbs_only_across_a_word_boundary():
+    # The loop onset of issue 14: " The" (.2) would take " Therefore" (.3) and beat it; by word
+    # boundaries it takes only " The " and " The," (whole words after it). Numbers and letters
+    # of other scripts (UTF-8 bytes) are words too. By hand, lambda 0.04:
+    strings = [b" The", b" Therefore", b" The ", b" The,", b" 1", b" 12",
+               "\u00e9".encode(), "\u00e9t\u00e9".encode(), b"x"]
+    d = _dist(strings, [[0.20, 0.30, 0.10, 0.10, 0.12, 0.08, 0.05, 0.03, 0.02]])
+    mask = np.ones(len(strings), dtype=bool)
+    plain = heuristic(d, mask, lam=0.04)
+    assert plain.tolist() == pytest.approx([0.70, 0.30, 0.10, 0.10, 0.20, 0.08, 0.08, 0.03, 0.02])
+    by_words = heuristic(d, mask, lam=0.04, words=True)
+    assert by_words.tolist() == pytest.approx([0.40, 0.30, 0.10, 0.10, 0.12, 0.08, 0.05, 0.03, 0.02])
+    assert strings[int(np.argmax(by_words))] == b" The"  # still: its whole-word extensions count
+    d = _dist(SOFIA, [[0.15, 0.20, 0.25, 0.40]])  # the paper's case is a split word: no credit
+    assert heuristic(d, np.ones(4, dtype=bool), words=True).tolist() == pytest.approx([0.15, 0.20, 0.25, 0.40])
+    scores, applied = sharpen(d, "heuristic-word", np.ones(4, dtype=bool))
+    assert applied and scores.tolist() == pytest.approx([0.15, 0.20, 0.25, 0.40])
+
+
 def test_sharpen_is_gated_by_threshold_and_mode():
     flat = _dist(SOFIA, [[0.15, 0.20, 0.25, 0.40]])
     sure = _dist(SOFIA, [[0.05, 0.05, 0.30, 0.60]])
