@@ -63,6 +63,7 @@ __all__ = [
     "assembled_path",
     "converted_path",
     "install_all",
+    "loaded_quant",
     "main",
     "offline_model_info",
     "offline_model_names",
@@ -219,6 +220,12 @@ def assembled_path(name: str) -> Path | None:
     """Where an offline model is assembled (it may not be yet); None for one used in place."""
     model = offline_model_info(name)
     return None if _in_place(model) else _assembled_file(model)
+
+
+def loaded_quant(name: str) -> str | None:
+    """The quantization an offline model is converted to and loaded in; None for any other name."""
+    model = _catalog().models.get(name)
+    return model.load_as.quant if model and model.load_as else None
 
 
 def converted_path(name: str) -> Path | None:

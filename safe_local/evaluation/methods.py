@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from safe_local.generation_config import SAMPLER_OPTIONS, GenerationConfig
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import offline_model_info, offline_model_names
+from safe_local.offline_models import loaded_quant
 from safe_local.evaluation.prompts import PROMPT_VERSION
 
 ENSEMBLES = {
@@ -54,9 +54,7 @@ class Method:
         settings = {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields}
         # A model loaded in another quantization than its package's gives other answers: results
         # from before the conversion (SmolLM2 as Q4_1, until 2026-12-03) are not reused for it.
-        offline = set(offline_model_names())
-        loaded_as = {m: offline_model_info(m).load_as.quant for m in self.models
-                     if m in offline and offline_model_info(m).load_as}
+        loaded_as = {m: quant for m in self.models if (quant := loaded_quant(m))}
         return settings | ({"n_ctx": self.n_ctx} if self.n_ctx != DEFAULT_CTX else {}) | (
             {"loaded_as": loaded_as} if loaded_as else {})
 

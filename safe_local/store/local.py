@@ -22,6 +22,7 @@ from safe_local.errors import SafeLocalError
 from safe_local.offline_models import (
     assembled_path,
     converted_path,
+    loaded_quant,
     offline_model_info,
     offline_model_path,
     remove_assembled,
@@ -107,9 +108,9 @@ def remove(name: str) -> int:
 
 
 def _offline_file_note(name: str) -> str:
-    assembled, info = assembled_path(name), offline_model_info(name)
-    if info.load_as is not None:
-        return f"its {info.load_as.quant} copy {converted_path(name)} may be deleted; it is rebuilt on use"
+    converted, assembled = converted_path(name), assembled_path(name)
+    if converted is not None:
+        return f"its {loaded_quant(name)} copy {converted} may be deleted; it is rebuilt on use"
     if assembled is None:
-        return f"it is used in place from the pip package {info.parts[0].dist}"
+        return f"it is used in place from the pip package {offline_model_info(name).parts[0].dist}"
     return f"its assembled copy {assembled} may be deleted; it is rebuilt on use"
