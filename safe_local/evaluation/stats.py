@@ -8,7 +8,9 @@ alone (the single-model row of the model that drafted the ensembles), item by it
 over the items both ran, of the method's tokens/s over the drafter's on the same item. An item's
 methods run back to back, so the pairing cancels what drifts over a run of hours (other load on
 a shared machine), and the median ignores the odd item whose clock ran on while its process was
-paused. Left out: significance tests between methods.
+paused. For a difference between two methods on the same items, `sign_test` gives the exact
+two-sided sign test of the items one gets right and the other wrong (the reports print the
+counts; scripts/compare_variants.py adds the p-value). Left out: tests that model item difficulty.
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Exact two-sided sign test: the p-value of `gained` against `lost` discordant items under no difference.
+
+    Items both methods get right (or wrong) carry no information about which is better, so only the
+    discordant ones count; under the null hypothesis each goes either way with probability 1/2.
+    Bin(n, 1/2) is symmetric, so the two-sided p-value is twice the smaller tail, capped at 1.
+    """
+    if gained < 0 or lost < 0:
+        raise ValueError(f"counts must be non-negative, got {gained} and {lost}")
+    n = gained + lost
+    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
 
 
 def summarize(records: list[dict]) -> list[MethodSummary]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from fractions import Fraction
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from safe_local.evaluation.report import write_report
-from safe_local.evaluation.stats import summarize, wilson
+from safe_local.evaluation.stats import sign_test, summarize, wilson
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -32,6 +37,30 @@ def test_wilson_interval_matches_known_values():
     assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert wilson(0, 20) == pytest.approx((0.0, 0.1611), abs=1e-4)
     assert wilson(20, 20)[1] == 1.0 and wilson(0, 0) == (0.0, 0.0)
+
+
+def test_sign_test_matches_hand_computed_values():
+    # 8 against 2: P(X <= 2) for Bin(10, 1/2) is (1 + 10 + 45) / 1024; doubled, 112 / 1024.
+    assert sign_test(8, 2) == pytest.approx(112 / 1024)
+    assert sign_test(2, 8) == sign_test(8, 2)
+    assert sign_test(0, 6) == pytest.approx(2 / 64)  # docs/results.md: ARC 0 gained, 6 lost, p = 0.03
+    assert sign_test(20, 17) == pytest.approx(0.7428, abs=1e-4)
+    assert sign_test(5, 5) == 1.0 and sign_test(0, 0) == 1.0
+    with pytest.raises(ValueError, match="non-negative"):
+        sign_test(-1, 3)
+
+
+def _sign_test_by_enumeration(gained: int, lost: int) -> Fraction:
+    """Every equally likely way the discordant items could have split; the share at least as uneven."""
+    n = gained + lost
+    observed = abs(gained - lost)
+    splits = list(itertools.product((0, 1), repeat=n))
+    return Fraction(sum(abs(2 * sum(s) - n) >= observed for s in splits), len(splits))
+
+
+@given(st.integers(0, 9), st.integers(0, 9))
+def test_sign_test_equals_enumerating_every_split(gained, lost):
+    assert sign_test(gained, lost) == pytest.approx(float(_sign_test_by_enumeration(gained, lost)))
 
 
 def test_summaries_pool_items_and_compare_with_the_drafter():
