@@ -74,6 +74,7 @@ class GenerationStats:
     rejected: int = 0
     checked: int = 0  # candidate positions (stable for every model) that SAFE checked for consensus
     drafter_decided: int = 0  # of those, positions the drafter's weighted share alone passed (no verifier row)
+    verifier_rows_saved: int = 0  # logits rows a verifier did not compute: the cheaper ones had passed C2
     seconds: float = 0.0
     models: list[ModelStats] = field(default_factory=list)
 

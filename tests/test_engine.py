@@ -292,6 +292,26 @@ def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
     assert verifier_calls[0] <= verifier_calls[1]  # chunks decided by the drafter call no verifier
 
 
+@pytest.mark.parametrize("messages", [QUESTION, SHORT] + OPEN_ENDED)
+def test_skipping_a_dearer_verifier_changes_no_greedy_reply(trio, messages, monkeypatch):
+    # At the paper's equal weights the drafter never decides alone, but where it and SmolLM2
+    # (the cheaper verifier) already pass C2, Gemma computes no row; switched off, Gemma scores
+    # every candidate. Gemma's cache then advances in other batches, so a reply may part at a
+    # near-tie (batch-shape noise), never by a rule applied differently.
+    config = GenerationConfig(method="safe", max_tokens=64, chunk=5)
+    assert [trio.models[v].name for v in safe_run.SafeRun(trio.models, None, messages, config,
+                                                          threading.Event()).verifier_order] == ["smollm2-135m", "gemma3-270m"]
+    fast, fast_events = _fresh_reply(trio, messages, config)
+    monkeypatch.setattr(safe_run, "c2_settled", lambda *args: False)
+    slow, slow_events = _fresh_reply(trio, messages, config)
+    assert fast.stats.verifier_rows_saved > 0 and slow.stats.verifier_rows_saved == 0
+    _same_or_parted_at_a_near_tie(fast, fast_events, slow, slow_events)
+    if fast.text == slow.text:
+        assert fast.stats.checked == slow.stats.checked
+        gemma = [r.stats.models[1] for r in (fast, slow)]
+        assert gemma[0].decode_calls <= gemma[1].decode_calls  # chunks settled before Gemma call it not at all
+
+
 def test_chunk_length_policy():
     fixed = safe_run.ChunkLength(7)
     fixed.update(2, 7)

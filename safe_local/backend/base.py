@@ -10,6 +10,7 @@ Sampling, alignment and everything SAFE-specific stay out of here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
 
 class Model(Protocol):
     name: str
+    path: Path  # the GGUF file (also where a placed model's weights come from)
     n_ctx: int
     vocab: Vocab
     n_decoded: int  # tokens decoded so far (cumulative), for statistics

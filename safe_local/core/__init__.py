@@ -21,7 +21,7 @@ from .alignment import (
     oov_like,
     token_ends,
 )
-from .consensus import Consensus, check, drafter_decides, drafter_keeps, normalize_weights
+from .consensus import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights
 from .ensemble import GacUnion, UnionDistribution, unite_union
 from .probs import softmax, top_indices
 from .penalties import Penalizer
@@ -41,6 +41,7 @@ __all__ = [
     "Consensus",
     "normalize_weights",
     "check",
+    "c2_settled",
     "drafter_decides",
     "drafter_keeps",
     "softmax",

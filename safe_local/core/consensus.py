@@ -7,10 +7,11 @@ offset) and p_m, the probability it gives that token. SAFE skips ensembling when
 With a greedy drafter either condition makes the drafted token the argmax of the weighted
 average distribution (paper Theorem 1), so skipping costs nothing.
 
-C2 can often be decided before any verifier is asked: every p_m is at least 0, so when the
-drafter's own weighted share w_0 p_0 already exceeds the threshold, the sum does too whatever
-the verifiers would say (`drafter_decides`). The engine then skips those positions' verifier
-logits, and a chunk decided this way costs the verifiers nothing.
+C2 can often be decided before every verifier is asked: every p_m is at least 0, so once the
+weighted shares of the models asked so far exceed the threshold, the sum does too whatever
+the others would say (`c2_settled`). When the drafter's own share w_0 p_0 does
+(`drafter_decides`) no verifier logits are needed at all; otherwise the engine asks the cheapest
+verifier first and a dearer one only where the shares so far leave C2 open.
 
 The authors' GaC + SAFE adds a gate: a position is ensembled only where the drafter's own
 probability is below 0.5, whatever the verifiers say (`drafter_keeps`). That too is decided by
@@ -78,15 +79,30 @@ def check(
     return Consensus(c1=c1, c2=float(w @ p))
 
 
-def drafter_decides(drafter_prob: float, weights: np.ndarray, threshold: float = 0.5) -> bool:
-    """True when C2 passes on the drafter's share alone: w_0 * p_0 > threshold.
+# How far the known shares must clear the threshold. Adding non-negative terms never lowers an
+# exact sum, but `check`'s dot product may round in another order (or fuse a multiply-add) than
+# the partial sum here; a margin far above any such rounding keeps the shortcut exact: a share
+# within it of the threshold goes to the full check like any other.
+_ROUNDING_MARGIN = 1e-12
 
-    Exact, not an approximation: `check` computes C2 as the sum of w_m p_m, and adding
-    non-negative terms never lowers a float sum, so `check(...).c2 > threshold` holds for any
-    verifier probabilities. With weights summing to 1 this needs w_0 > threshold: equal weights
-    never decide early, weights 4,1,1 decide wherever the drafter is more than 75 % sure.
+
+def c2_settled(known_probs: Sequence[float], known_weights: Sequence[float], threshold: float = 0.5) -> bool:
+    """True when C2 passes on the weighted shares of some of the models: sum w_m p_m > threshold.
+
+    Exact, not an approximation: the models not counted add w_m p_m >= 0, so `check(...).c2 >
+    threshold` then holds for any probabilities they would give (and whatever C1 says).
     """
-    return float(np.float64(weights[0]) * np.float64(drafter_prob)) > threshold
+    share = float(np.dot(np.asarray(known_weights, dtype=np.float64), np.asarray(known_probs, dtype=np.float64)))
+    return share > threshold + _ROUNDING_MARGIN
+
+
+def drafter_decides(drafter_prob: float, weights: np.ndarray, threshold: float = 0.5) -> bool:
+    """True when C2 passes on the drafter's share alone: w_0 * p_0 > threshold (`c2_settled`).
+
+    With weights summing to 1 this needs w_0 > threshold: equal weights never decide early,
+    weights 4,1,1 decide wherever the drafter is more than 75 % sure.
+    """
+    return c2_settled([drafter_prob], [weights[0]], threshold)
 
 
 def drafter_keeps(drafter_prob: float, gate: float) -> bool:

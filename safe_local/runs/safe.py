@@ -18,6 +18,7 @@ import numpy as np
 from safe_local.core import (
     EOG_KEY,
     aligned_indices,
+    c2_settled,
     candidate_positions,
     check,
     complete_utf8_len,
@@ -77,6 +78,10 @@ class SafeRun(Run):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.gate = self.config.gate()
+        # Cheapest first, by file size: what a verifier costs per token and per logits row grows
+        # with its weights and its output layer (Gemma 3 270M: 253 MB with a 262k vocabulary,
+        # SmolLM2 135M as Q8_0: 145 MB). The order changes only which rows are computed, never a decision.
+        self.verifier_order = sorted(range(1, len(self.models)), key=lambda v: (self.models[v].path.stat().st_size, v))
 
     def loop(self) -> Iterator[None]:
         c = self.config
@@ -130,9 +135,10 @@ class SafeRun(Run):
         """Check the drafted chunk; return (drafted tokens kept, drafter ids to append, reply ended)."""
         chunk = self.layout(draft)
         cands = self.undecided(draft, chunk.candidates)
+        if len(cands):
+            cands, rows, aligned = self.ask_verifiers(draft, chunk, cands)
         if len(cands) == 0:
             return len(draft.ids), [], chunk.eos
-        rows, aligned = self.verifier_rows(chunk, cands)
         return self.decide(draft, chunk, cands, rows, aligned)
 
     def layout(self, draft: Drafted) -> "Chunk":
@@ -182,25 +188,54 @@ class SafeRun(Run):
         self.stats.drafter_decided += len(cands) - len(left)
         return left
 
-    def verifier_rows(self, chunk: "Chunk", cands: np.ndarray) -> tuple[list[list[np.ndarray]], list[list[int]]]:
-        """One batched pass per verifier, with logits only where a candidate's aligned token is predicted.
+    def ask_verifiers(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray
+                      ) -> tuple[np.ndarray, list[list[np.ndarray]], list[list[int]]]:
+        """The verifiers' rows at the candidates; a dearer verifier only where the cheaper ones leave C2 open.
 
-        Returns, per verifier, the logits row and the aligned token id (-1: past its text) per candidate.
+        Verifiers are asked cheapest first (verifier_order). After each, a candidate whose known
+        weighted shares already pass C2 (c2_settled: exact, the rest can only add) is accepted,
+        and the verifiers after it compute no logits row there: for Gemma's 262k-entry output
+        layer a row costs more than its whole body does for a token. Returns the candidates left
+        open and, per verifier in model order, their rows and aligned tokens (decide's input).
         """
-        offsets = chunk.starts_d[cands]
-        v_rows, v_aligned = [], []
-        for v, (ids, ends) in enumerate(zip(chunk.v_ids, chunk.v_ends), start=1):
-            starts_v = ends - self.models[v].vocab.piece_len[ids] if len(ids) else ends
-            idx = aligned_indices(starts_v, offsets, chunk.limit)
-            assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
-            prompt_v = self.prompts[v]
-            positions = sorted(set(int(len(prompt_v) + i - 1) for i in idx))
-            self.room(v, positions[-1] + 1)
-            logits = self.evaluate(v, prompt_v + ids, positions)
-            row_of = {p: r for r, p in enumerate(positions)}
-            v_rows.append([logits[row_of[int(len(prompt_v) + i - 1)]] for i in idx])
-            v_aligned.append([int(ids[i]) if i < len(ids) else -1 for i in idx])
-        return v_rows, v_aligned
+        known = [[draft.probs[int(j)]] for j in cands]  # each candidate's probabilities so far, drafter first
+        asked = [0]
+        rows: dict[int, dict[int, np.ndarray]] = {}
+        aligned: dict[int, dict[int, int]] = {}
+        open_ = list(range(len(cands)))
+        for n, v in enumerate(self.verifier_order):
+            v_rows, v_aligned = self.verifier_rows(v, chunk, cands[open_])
+            rows[v], aligned[v] = dict(zip(open_, v_rows)), dict(zip(open_, v_aligned))
+            asked.append(v)
+            if n == len(self.verifier_order) - 1:
+                break  # every verifier has spoken on what is left: decide applies C1 and C2 in full
+            for ci in open_:
+                known[ci].append(aligned_view(self.models[v], rows[v][ci], aligned[v][ci])[0])
+            still = [ci for ci in open_ if not c2_settled(known[ci], self.weights[asked], self.config.consensus_threshold)]
+            self.stats.verifier_rows_saved += (len(open_) - len(still)) * (len(self.verifier_order) - n - 1)
+            open_ = still
+            if not open_:
+                break
+        verifiers = range(1, len(self.models))
+        return (cands[open_], [[rows[v][ci] for ci in open_] for v in verifiers],
+                [[aligned[v][ci] for ci in open_] for v in verifiers])
+
+    def verifier_rows(self, v: int, chunk: "Chunk", cands: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+        """One batched pass of verifier v, with logits only where a candidate's aligned token is predicted.
+
+        Returns the logits row and the aligned token id (-1: past its text) per candidate.
+        """
+        ids, ends = chunk.v_ids[v - 1], chunk.v_ends[v - 1]
+        starts_v = ends - self.models[v].vocab.piece_len[ids] if len(ids) else ends
+        idx = aligned_indices(starts_v, chunk.starts_d[cands], chunk.limit)
+        assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
+        prompt_v = self.prompts[v]
+        positions = sorted(set(int(len(prompt_v) + i - 1) for i in idx))
+        self.room(v, positions[-1] + 1)
+        logits = self.evaluate(v, prompt_v + ids, positions)
+        row_of = {p: r for r, p in enumerate(positions)}
+        return ([logits[row_of[int(len(prompt_v) + i - 1)]] for i in idx],
+                [int(ids[i]) if i < len(ids) else -1 for i in idx])
 
     def decide(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
                v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:

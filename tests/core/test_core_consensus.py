@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from safe_local.core import Consensus, check, drafter_decides, drafter_keeps, normalize_weights
+from safe_local.core import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights
 
 
 def test_normalize_weights():
@@ -106,6 +106,39 @@ def test_drafter_decides_whenever_zero_verifiers_would_pass(raw, p0, threshold):
     w = normalize_weights(raw, len(raw))
     alone = check(np.array([p0] + [0.0] * (len(raw) - 1)), np.zeros(len(raw) - 1, bool), w).c2 > threshold
     assert drafter_decides(p0, w, threshold) == alone
+
+
+def test_c2_settled_hand_computed():
+    w = normalize_weights(None, 3)  # the paper's three equal weights
+    assert c2_settled([0.99, 0.6], w[:2])  # (0.99 + 0.6) / 3 = 0.53: the third model cannot undo it
+    assert not c2_settled([0.99, 0.5], w[:2])  # 0.497: the third model's vote is still needed
+    assert not c2_settled([0.75, 0.75], w[:2])  # exactly 1/2 is not above it
+    w411 = normalize_weights([4, 1, 1], 3)
+    assert c2_settled([0.7, 0.21], [w411[0], w411[2]])  # 2/3 * 0.7 + 1/6 * 0.21 = 0.5017
+    assert not c2_settled([0.7, 0.2], [w411[0], w411[2]])  # 0.5 exactly: Gemma must be asked
+
+
+@given(
+    st.lists(st.floats(0.01, 10), min_size=2, max_size=5),
+    st.floats(0.05, 0.95),
+    st.data(),
+)
+def test_c2_settled_only_where_c2_passes_for_any_remaining_model(raw, threshold, data):
+    # Some models have spoken (drafter first, the rest in any order); whatever the others would
+    # say, the full check must pass wherever c2_settled said so on the shares known.
+    k = len(raw)
+    w = normalize_weights(raw, k)
+    order = [0] + data.draw(st.permutations(range(1, k)))
+    asked = order[: data.draw(st.integers(1, k))]
+    p = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k)))
+    if c2_settled(p[asked], w[asked], threshold):
+        rest = [m for m in range(k) if m not in asked]
+        p[rest] = data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(rest), max_size=len(rest)))
+        agrees = np.array(data.draw(st.lists(st.booleans(), min_size=k - 1, max_size=k - 1)))
+        assert check(p, agrees, w, use_c1=data.draw(st.booleans())).c2 > threshold
+    else:  # and it misses nothing beyond its rounding margin: the others at 0 would not pass by more
+        p[[m for m in range(k) if m not in asked]] = 0.0
+        assert check(p, np.zeros(k - 1, bool), w).c2 <= threshold + 1e-9
 
 
 def test_drafter_keeps_hand_computed():
