@@ -34,6 +34,7 @@ import llama_cpp
 import numpy as np
 
 from safe_local.backend import LlamaModel, LoadOptions, llama_log
+from safe_local.core import softmax, top_indices
 from safe_local.offline_models import install_all
 
 HISTORY = 300
@@ -78,29 +79,24 @@ def row_costs(model: LlamaModel, batch: int, repeats: int) -> list[float]:
     return costs
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 def distributions(model: LlamaModel, chunk: int | None) -> np.ndarray:
     """Next-token distributions at every position of TEXT from SKIP on, in one batch or in chunks."""
     tokens = model.tokenize(TEXT, special=True)
     if chunk is None:
-        return softmax(model.evaluate(tokens, range(SKIP, len(tokens))).astype(np.float64))
+        return softmax(model.evaluate(tokens, range(SKIP, len(tokens))))
     rows = []
     for start in range(SKIP, len(tokens), chunk):
         end = min(start + chunk, len(tokens))
         model.evaluate(tokens[:start], [start - 1])
         rows.append(model.evaluate(tokens[:end], range(start, end)))
-    return softmax(np.concatenate(rows).astype(np.float64))
+    return softmax(np.concatenate(rows))
 
 
 def shift(ref: np.ndarray, p: np.ndarray) -> str:
     l1 = np.abs(p - ref).sum(axis=-1).mean()
     kl = (ref * (np.log(ref + 1e-30) - np.log(p + 1e-30))).sum(axis=-1).mean()
     agree = (p.argmax(axis=-1) == ref.argmax(axis=-1)).mean()
-    top = np.mean([len(set(np.argsort(-r)[:10]) & set(np.argsort(-q)[:10])) for r, q in zip(ref, p)])
+    top = np.mean([len(set(top_indices(r, 10)) & set(top_indices(q, 10))) for r, q in zip(ref, p)])
     return f"{l1:.3f} | {kl:.4f} | {agree:.1%} | {top:.2f}/10"
 
 

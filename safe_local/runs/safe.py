@@ -5,7 +5,8 @@ it in one batch, but only at candidate positions (a boundary for every model) th
 does not decide alone, the cheapest verifier first and a dearer one only where C2 is still
 open; the earliest candidate without consensus (neither C1 nor C2) is ensembled with the base
 method and sharpened, and drafted tokens after a replaced one are discarded. Verifiers never
-get ensembled ids pushed in, and their caches lag until a row is needed. Left out: the shared steps (union, choice, events: safe_local.runs.base).
+get ensembled ids pushed in, and their caches lag until a row is needed. Left out: the shared
+steps (union, choice, events: safe_local.runs.base).
 """
 
 from __future__ import annotations

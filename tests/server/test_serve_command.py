@@ -16,8 +16,9 @@ def test_loopback_needs_no_warning(host):
     assert exposure_warning(host, None) is None
 
 
-# exposure_warning only reads the address: nothing binds to these hosts or looks them up.
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "myhost.example"])
+# exposure_warning only reads the address: nothing binds to these hosts or looks them up, and
+# the outside ones are reserved for documentation (RFC 5737 TEST-NET-1, RFC 6761 .example).
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.20", "myhost.example"])
 def test_other_addresses_without_a_key_are_warned_about(host):
     warning = exposure_warning(host, None)
     assert warning and host in warning and "--api-key" in warning
