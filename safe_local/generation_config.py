@@ -56,7 +56,7 @@ class GenerationConfig:
     max_tokens: int = 2048
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
-    seed: int | None = None
+    seed: int | None = None  # None (or -1, llama.cpp's spelling): a fresh random seed per reply
     weights: Sequence[float] | None = None  # per model, drafter first; None: equal
     stop: Sequence[str] = ()
     stop_loops: bool = False  # end the reply (stop reason "loop") once it repeats itself; see loop_guard
@@ -85,6 +85,8 @@ class GenerationConfig:
     dry_sequence_breakers: Sequence[str] = DRY_BREAKERS  # a repeat counts back only to the last of these
 
     def __post_init__(self) -> None:
+        if self.seed == -1 and not isinstance(self.seed, bool):
+            object.__setattr__(self, "seed", None)
         if isinstance(self.stop, str):  # one stop string (as llama.cpp and OpenAI read it), not its characters
             object.__setattr__(self, "stop", (self.stop,))
         breakers = self.dry_sequence_breakers
@@ -138,6 +140,8 @@ class GenerationConfig:
             raise SafeLocalError(f"chunk length must be at least 1, got {self.chunk}")
         if self.max_tokens < 1:
             raise SafeLocalError(f"max tokens must be at least 1, got {self.max_tokens}")
+        if self.seed is not None and self.seed < 0:
+            raise SafeLocalError(f"seed must be 0 or more (or -1 / absent for a random one), got {self.seed}")
         if self.temperature < 0:
             raise SafeLocalError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:

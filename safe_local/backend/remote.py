@@ -42,7 +42,15 @@ PER_TOKEN = 0.25  # seconds: a 4096-token prefill may take 17 minutes before the
 
 
 class RemoteModelLost(SafeLocalError):
-    """The child holding a model on an RPC server exited or stopped answering."""
+    """The child holding a model on an RPC server exited or stopped answering.
+
+    `model` names the model; the message also names the server (for logs and the command line,
+    not for clients of the HTTP server, which never learn where a model runs).
+    """
+
+    def __init__(self, message: str, model: str = ""):
+        super().__init__(message)
+        self.model = model
 
 
 def _serve(conn: Connection, path: str, name: str | None, options: Any, log: str) -> None:
@@ -160,7 +168,7 @@ class RemoteModel:
         if self.closed:
             raise SafeLocalError(f"{self.name} is closed: load the models again to generate")
         if self._lost:
-            raise RemoteModelLost(self._lost)
+            raise RemoteModelLost(self._lost, self.name)
         # Whatever the call did, the child's cache is a prefix of the target it was given (evaluate)
         # or of what it held (every other call).
         held = args[0] if method == "evaluate" else self._cached
@@ -201,7 +209,7 @@ class RemoteModel:
         if self._process.is_alive():
             self._process.kill()
         self._process.join(timeout=10)
-        raise RemoteModelLost(self._lost)
+        raise RemoteModelLost(self._lost, self.name)
 
     def __repr__(self) -> str:
         return f"RemoteModel({self.name!r}, rpc={self.endpoint})"

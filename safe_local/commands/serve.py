@@ -2,9 +2,12 @@
 
 Loads the ensemble (`--preset` or `--models`; default: the default preset) before it serves,
 so a bad name, a port in use or an ensemble that does not fit is one error line and no server. Listens on
-127.0.0.1 unless told otherwise; another address without `--api-key` gets a warning. Ctrl+C
+127.0.0.1 unless told otherwise; another address without `--api-key` gets a warning, and an
+empty key (`--api-key ''`, an empty SAFE_LOCAL_API_KEY) is an error, not "no key". Ctrl+C
 cancels the generation in progress, turns away waiting requests, closes the models and exits
-with status 0 (a second Ctrl+C quits at once). Left out: the API itself (safe_local.server).
+with status 0; a second Ctrl+C stops waiting for open replies, but still waits (up to
+STOP_WAIT s) for the generation's thread before the models close under it. Left out: the API
+itself (safe_local.server).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import sys
 
 from safe_local.commands.run import PLACEMENT_HELP, model_list
 from safe_local.errors import SafeLocalError
+from safe_local.placement import check_reachable, place
 
 KEY_ENV = "SAFE_LOCAL_API_KEY"
+STOP_WAIT = 30.0  # seconds a stop waits for the generation's thread to see its cancel (one decode step)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--ctx", type=int, default=4096, help="context length per model")
     serve.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
     serve.add_argument("--queue", type=int, default=16, help="requests that may wait for the ensemble; more get 429 (default 16)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from ORIGIN (e.g. http://localhost:3000) call the API from a browser; "
+                            "repeat for more (default: none)")
     serve.set_defaults(handler=serve_command)
 
 
@@ -59,15 +67,21 @@ def serve_command(args: argparse.Namespace) -> int:
 
     if args.queue < 0:
         raise SafeLocalError(f"--queue must be 0 or more, got {args.queue}")
+    if args.api_key is not None and not args.api_key.strip():
+        raise SafeLocalError(f"the API key is empty (--api-key or ${KEY_ENV}): give a key, or leave both unset "
+                             "to serve without one")
     default = default_choice(args.models, args.preset)
+    for endpoint in filter(None, place(default.specs)[1]):  # here, unlike to clients, the address is said
+        check_reachable(endpoint)
     sock = _listen(args.host, args.port)  # before the load: a port in use fails in a moment
     loaded = LoadedEnsemble(args.ctx, args.threads)
     try:
-        loaded.get(default.specs)
+        loaded.get(default)
     except ApiError as e:
         sock.close()
         raise SafeLocalError(e.message) from None
-    app = create_app(default, loaded, Settings(queue=args.queue, api_key=args.api_key))
+    app = create_app(default, loaded, Settings(queue=args.queue, api_key=args.api_key,
+                                               cors_origins=tuple(args.cors_origin)))
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:
@@ -86,7 +100,13 @@ def serve_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # uvicorn raises the Ctrl+C it caught again, once it has shut down
         pass
     finally:
-        loaded.close()  # already closed after a graceful stop; not after a second Ctrl+C
+        # Already closed after a graceful stop; after a second Ctrl+C the generation's thread may
+        # still be in llama.cpp, and closing its models under it would crash the process.
+        if app.state.scheduler.join(STOP_WAIT):
+            loaded.close()
+        else:
+            print(f"safe-local: the generation did not stop within {STOP_WAIT:.0f} s; exiting without "
+                  "closing the models", file=sys.stderr)
     print("safe-local: server stopped", file=sys.stderr)
     return 0
 

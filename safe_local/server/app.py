@@ -4,8 +4,11 @@ Routes: `GET /health`, and under `/v1` (also without the prefix, for clients who
 lacks it) `GET /models`, `POST /chat/completions` and `POST /completions`. Streaming replies
 are server-sent events, `data: {chunk}` lines ending with `data: [DONE]`. A client that
 disconnects cancels its generation at once, whether it streams, waits for a whole reply or is
-still in line. With an API key, every route but /health wants `Authorization: Bearer KEY`.
-Left out: binding, signals and the command line (safe_local.commands.serve).
+still in line. With an API key, every route but /health wants `Authorization: Bearer KEY`;
+/health answers anyone with `ok` or `loading`, and its details (models loaded, queue) only with
+the key. `cors_origins` lets browser pages from those origins call the API (Starlette's CORS
+middleware, outside the key check so preflights pass). Left out: binding, signals and the
+command line (safe_local.commands.serve).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from safe_local.api import config_for
-from safe_local.backend.remote import RemoteModelLost
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, TextDelta
 from safe_local.generation_config import GenerationConfig
@@ -40,6 +43,7 @@ from safe_local.server.schema import ChatRequest, CompletionRequest, GenerationR
 class Settings:
     queue: int = 16  # requests that may wait for the ensemble; more get 429
     api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API
 
 
 def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Settings()) -> FastAPI:
@@ -58,10 +62,16 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
     install_handlers(app)
     if settings.api_key is not None:
         app.add_middleware(KeyCheck, key=settings.api_key)
+    if settings.cors_origins:  # added last, so it runs first: a preflight carries no key
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": default.id, **scheduler.status()}
+    async def health(request: Request) -> dict[str, Any]:
+        status = {"status": "loading" if loaded.loading else "ok"}
+        if settings.api_key is not None and key_problem(request.headers.get("authorization", ""), settings.api_key):
+            return status
+        return status | {"model": default.id, **scheduler.status()}
 
     api = APIRouter()
 
@@ -80,7 +90,7 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
     async def _complete(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
         try:
             return await _answer(request, body, shape)
-        except RemoteModelLost as e:  # an error response, not an exception Starlette would log as a crash
+        except SafeLocalError as e:  # an error response, not an exception Starlette would log as a crash
             raise from_exception(e) from None
 
     async def _answer(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
@@ -147,25 +157,29 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def key_problem(authorization: str, key: str) -> str | None:
+    """What is wrong with an Authorization header for this key, or None when it carries the key."""
+    scheme, _, token = authorization.partition(" ")
+    if not token:
+        return "no API key: send the header 'Authorization: Bearer KEY' with the server's --api-key"
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode("latin-1", "replace"),
+                                                                  key.encode()):
+        return "wrong API key: use the key the server was started with (--api-key)"
+    return None
+
+
 class KeyCheck:
-    """ASGI middleware: 401 unless `Authorization: Bearer KEY` (/health stays open for probes).
+    """ASGI middleware: 401 unless `Authorization: Bearer KEY` (/health answers itself).
 
     Checked before the body is read, so a wrong key is told as such whatever the body holds.
     """
 
     def __init__(self, app: ASGIApp, key: str):
-        self.app, self.key = app, key.encode()
+        self.app, self.key = app, key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] != "/health":
-            headers = dict(scope["headers"])
-            scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-            if not token:
-                problem = "no API key: send the header 'Authorization: Bearer KEY' with the server's --api-key"
-            elif scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), self.key):
-                problem = "wrong API key: use the key the server was started with (--api-key)"
-            else:
-                problem = None
+            problem = key_problem(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"), self.key)
             if problem is not None:
                 return await ApiError(401, problem, code="invalid_api_key").response()(scope, receive, send)
         await self.app(scope, receive, send)

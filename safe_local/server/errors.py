@@ -2,15 +2,17 @@
 
 `ApiError` is what the server's own code raises; `install_handlers` makes FastAPI answer
 request-validation failures, unknown routes and unexpected exceptions in the same shape, so a
-client never has to parse a second error format. Left out: deciding which failures are which
-(the routes and the job do that).
+client never has to parse a second error format. What a client is told never says where a model
+runs: a lost or unreachable RPC server is "a remote model is unreachable" with the model's name,
+and an unexpected exception is its type only; the server's log has the rest. Left out: deciding
+which failures are which (the routes and the job do that).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -84,6 +86,26 @@ def from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, RemoteModelLost):  # a model's RPC server went away: the server itself is fine
-        return ApiError(503, str(exc))
+        log.warning("%s", exc)
+        return _unreachable(exc.model)
     log.error("unexpected error", exc_info=exc)
-    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}")
+    return ApiError(500, f"internal error ({type(exc).__name__}): the server's log has the details")
+
+
+def unreachable(exc: BaseException, placed: Iterable[tuple[str, str | None]]) -> ApiError | None:
+    """The 503 for a load that failed at a model's RPC server, or None when no server is to blame.
+
+    `placed` is (model name, endpoint or None) per model; the message names the first model
+    whose endpoint the error mentions, and the log gets the error as it was.
+    """
+    text = str(exc)
+    for name, endpoint in placed:
+        if endpoint and endpoint in text:
+            log.warning("%s", text)
+            return _unreachable(name)
+    return None
+
+
+def _unreachable(name: str) -> ApiError:
+    return ApiError(503, f"a remote model is unreachable: {name} (its RPC server does not answer; the server's log "
+                    "says which): try again once it is back", param="model", code="model_unreachable")

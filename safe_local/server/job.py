@@ -23,6 +23,7 @@ from safe_local.events import Done, Event, GenerationResult
 from safe_local.generation_config import GenerationConfig
 from safe_local.server.errors import ApiError
 from safe_local.server.loaded import LoadedEnsemble
+from safe_local.server.models import Choice
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Job:
         self._loop = asyncio.get_running_loop()
         self._items: asyncio.Queue[object] = asyncio.Queue()
         self._on_end = on_end
-        threading.Thread(target=self._run, args=(work,), name="safe-local-job", daemon=True).start()
+        self.thread = threading.Thread(target=self._run, args=(work,), name="safe-local-job", daemon=True)
+        self.thread.start()
 
     def _run(self, work: Callable[[threading.Event], Iterator[object]]) -> None:
         try:
@@ -86,10 +88,10 @@ class Job:
         raise AssertionError("the engine ended a reply without Done")
 
 
-def turn(loaded: LoadedEnsemble, specs: Sequence[str], messages: list[Message], config: GenerationConfig,
+def turn(loaded: LoadedEnsemble, choice: Choice, messages: list[Message], config: GenerationConfig,
          cancel: threading.Event, cache_prompt: bool = True) -> Iterator[Accepted | Event]:
     """The work of one turn: Accepted once the reply can start, then the engine's events."""
-    ensemble = loaded.get(specs)
+    ensemble = loaded.get(choice)
     if cancel.is_set():  # the client left while the models loaded
         return
     check_prompt(ensemble.models, messages, config)

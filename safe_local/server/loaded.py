@@ -2,22 +2,26 @@
 
 A switch checks the new ensemble's memory with the loaded one counted as freed (it is closed
 first), so a request for models that do not fit is refused while the current ensemble stays
-loaded and keeps serving. Not thread-safe on purpose: only the request holding the server's
-turn (safe_local.server.turns) touches it. Left out: which ids mean which models
-(safe_local.server.models).
+loaded and keeps serving. A model placed on an RPC server that cannot be reached is told to the
+client by name only ("a remote model is unreachable"); the address goes to the server's log.
+Not thread-safe on purpose: only the request holding the server's turn (safe_local.server.turns)
+touches it. Left out: which ids mean which models (safe_local.server.models).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import logging
 
 from safe_local.api import Ensemble
 from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
 from safe_local.placement import place
-from safe_local.server.errors import ApiError
+from safe_local.server.errors import ApiError, unreachable
+from safe_local.server.models import Choice, check_files, public_name
 from safe_local.store import check_ensemble
 from safe_local.store.memory import available_memory, estimate_memory
+
+log = logging.getLogger(__name__)
 
 
 class LoadedEnsemble:
@@ -25,15 +29,23 @@ class LoadedEnsemble:
         self.n_ctx, self.n_threads = n_ctx, n_threads
         self.specs: tuple[str, ...] | None = None
         self.ensemble: Ensemble | None = None
+        self.loading = False  # a switch is under way (what /health tells probes)
         self._bytes = 0  # the loaded ensemble's estimated memory, freed by a switch
 
-    def get(self, specs: Sequence[str]) -> Ensemble:
-        """The ensemble of these models, loading it (and closing the current one) if needed."""
-        specs = tuple(specs)
+    @property
+    def names(self) -> list[str]:
+        """The loaded models' names as clients may see them (no placements, no directories)."""
+        return [public_name(spec) for spec in self.specs or ()]
+
+    def get(self, choice: Choice) -> Ensemble:
+        """The ensemble a Choice names, loading it (and closing the current one) if needed."""
+        specs = choice.specs
         if self.ensemble is not None and specs == self.specs and not self.ensemble.lost:
             return self.ensemble
+        check_files(choice)
+        names, endpoints = place(specs)
+        self.loading = True
         try:
-            names, endpoints = place(specs)
             named = [(name, resolve_model(name)) for name in names]
             remote = {name for name, endpoint in zip(names, endpoints) if endpoint}
             available = available_memory()
@@ -41,8 +53,13 @@ class LoadedEnsemble:
                                    remote=remote)
             self.close()
             self.ensemble = Ensemble.load(list(specs), n_ctx=self.n_ctx, n_threads=self.n_threads)
-        except SafeLocalError as e:  # too big, unusable, or gone since the request named it
+        except SafeLocalError as e:  # too big, unusable, unreachable, or gone since the request named it
+            lost = unreachable(e, zip(map(public_name, names), endpoints))
+            if lost is not None:
+                raise lost from None
             raise ApiError(400, str(e), param="model", code="model_not_loadable") from None
+        finally:
+            self.loading = False
         self.specs = specs
         self._bytes = sum(estimate_memory(name, info, self.n_ctx).total
                           for (name, _), info in zip(named, infos) if name not in remote)

@@ -33,7 +33,7 @@ class Scheduler:
         self.loop: asyncio.AbstractEventLoop | None = None  # set when the app starts, for signal handlers
 
     def status(self) -> dict[str, Any]:
-        return {"loaded": ",".join(self.loaded.specs or ()), "generating": self.turns.busy,
+        return {"loaded": ",".join(self.loaded.names), "generating": self.turns.busy,
                 "queued": self.turns.waiting, "queue_limit": self.turns.limit}
 
     async def start(self, choice: Choice, messages: list[Message], config: GenerationConfig,
@@ -48,7 +48,7 @@ class Scheduler:
             self.turns.release()
 
         try:
-            self.job = job = Job(lambda cancel: turn(self.loaded, choice.specs, messages, config, cancel, cache_prompt),
+            self.job = job = Job(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt),
                                  on_end=end)
         except BaseException:
             end()
@@ -82,6 +82,16 @@ class Scheduler:
             self.job.cancel.set()
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.turns.close)
+
+    def join(self, timeout: float) -> bool:
+        """From outside the event loop (closed or not): cancel the running generation and wait up to
+        `timeout` s for its thread to end; whether it did (the models may be closed only then)."""
+        job = self.job
+        if job is not None:
+            job.cancel.set()
+            job.thread.join(timeout)
+            return not job.thread.is_alive()
+        return True
 
     async def close(self) -> None:
         self.turns.close()

@@ -3,7 +3,8 @@
 `ChatRequest` and `CompletionRequest` declare the OpenAI fields the server honours (strict types:
 a "5" is no number), ignore other OpenAI fields, and pass the ensemble's own options
 (`method`, `base`, `chunk`, `weights`, ... every GenerationConfig field but `top_k`) from the
-top level of the body to the engine, whose own checks judge their values. Left out: `n` other
+top level of the body to the engine, whose own checks judge their values. A JSON null means the
+field is absent, as several SDKs send every optional field. Left out: `n` other
 than 1, tools, logprobs and images (refused or ignored with a reason below), and anything about
 which model answers (safe_local.server.models).
 """
@@ -11,9 +12,9 @@ which model answers (safe_local.server.models).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from safe_local.backend.base import Message
 from safe_local.generation_config import GenerationConfig
@@ -25,20 +26,38 @@ EXTENSION_FIELDS = frozenset(f.name for f in dataclasses.fields(GenerationConfig
 # OpenAI's "developer" role is the system message of newer clients.
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
+# What the OpenAPI schema says of the messages: the validators below check it with messages that
+# name the field, so the schema is declared rather than derived (clients and fuzzers read it).
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+    "type": "object", "required": ["type", "text"],
+    "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]}
+_MESSAGES = {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["role", "content"],
+    "properties": {"role": {"enum": list(_ROLES)}, "content": _TEXT}}}
+_PROMPT = {"anyOf": [{"type": "string", "minLength": 1},
+                     {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "string", "minLength": 1}}]}
 
-class StreamOptions(BaseModel):
+
+class _NullIsAbsent(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+class StreamOptions(_NullIsAbsent):
     model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
-class GenerationRequest(BaseModel):
+class GenerationRequest(_NullIsAbsent):
     """What chat and text completions share: the model, sampling, limits and streaming."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
     model: str | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
+    max_tokens: int | None = Field(None, json_schema_extra={"minimum": 1})
+    max_completion_tokens: int | None = Field(None, json_schema_extra={"minimum": 1})
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
@@ -80,7 +99,7 @@ class GenerationRequest(BaseModel):
 
 
 class ChatRequest(GenerationRequest):
-    messages: list[dict[str, Any]]
+    messages: Annotated[list[dict[str, Any]], WithJsonSchema(_MESSAGES)]
 
     @field_validator("messages")
     @classmethod
@@ -94,7 +113,7 @@ class ChatRequest(GenerationRequest):
 
 
 class CompletionRequest(GenerationRequest):
-    prompt: str | list[str]
+    prompt: Annotated[str | list[str], WithJsonSchema(_PROMPT)]
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -116,8 +135,10 @@ class CompletionRequest(GenerationRequest):
 
 
 def _text_message(i: int, message: dict[str, Any]) -> dict[str, str]:
+    if not isinstance(message, dict):
+        raise ValueError(f"message {i} must be an object with a role and a content, got {message!r:.60}")
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise ValueError(f"message {i} has role {role!r}: use system, user or assistant (tool calls are not supported)")
     content = message.get("content")
     if isinstance(content, list):  # OpenAI's content parts; only text ones have a meaning here

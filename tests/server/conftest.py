@@ -33,6 +33,7 @@ class Server:
     url: str
     port: int
     log: Path
+    key: str | None = None  # the server's --api-key; health() sends it, for the details
 
     @property
     def base_url(self) -> str:
@@ -42,7 +43,7 @@ class Server:
         return openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=300, **kwargs)
 
     def health(self) -> dict[str, Any]:
-        return request(self, "GET", "/health")[2]
+        return request(self, "GET", "/health", headers={"Authorization": f"Bearer {self.key}"} if self.key else None)[2]
 
     def stop(self, timeout: float = 60) -> int:
         """Ctrl+C, as a user stops it; the exit status."""
@@ -99,18 +100,20 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
     return time.monotonic() - start
 
 
-def start_server(log_dir: Path, *args: str) -> Server:
+def start_server(log_dir: Path, *args: str, cwd: Path | None = None) -> Server:
+    """`safe-local serve ARGS` on a free port, its stderr in log_dir/server.log, run from `cwd`."""
     log = log_dir / "server.log"
     # An empty Hub cache: what is "downloaded" does not depend on this machine's other models.
     env = {**os.environ, "HF_HUB_CACHE": str(log_dir / "hf-hub")}
     with open(log, "w") as err:
         process = subprocess.Popen([sys.executable, "-m", "safe_local", "serve", "--port", "0", *args],
-                                   stdout=subprocess.DEVNULL, stderr=err, env=env)
+                                   stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+    key = args[args.index("--api-key") + 1] if "--api-key" in args else None
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         match = STARTED.search(log.read_text())
         if match:
-            return Server(process, match[2], int(match[3]), log)
+            return Server(process, match[2], int(match[3]), log, key)
         if process.poll() is not None:
             pytest.fail(f"safe-local serve exited with {process.returncode}: {log.read_text()}")
         time.sleep(0.1)

@@ -35,6 +35,8 @@ def _error(status: int, body: dict) -> dict:
         ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
          400, "messages", None, "only text content parts"),
         ({"messages": HI, "n": 2}, 400, "n", None, "only n = 1"),
+        ({"messages": HI, "seed": -5}, 400, None, None, "seed must be 0 or more"),
+        ({"messages": HI, "seed": 1.5}, 400, "seed", None, "valid integer"),
         ({"messages": HI, "max_tokens": 10**9}, 400, "max_tokens", None, "more than the context of 2048"),
         ({"messages": HI, "max_tokens": 0}, 400, None, None, "at least 1"),
         ({"messages": HI, "method": "vote"}, 400, None, None, "unknown method 'vote'"),

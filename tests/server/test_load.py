@@ -3,6 +3,7 @@ server running SmolLM2 alone (fast enough to keep these tests short)."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -135,3 +136,17 @@ def test_ctrl_c_stops_the_server_cleanly_in_the_middle_of_a_reply(tmp_path, offl
     assert rest[-1] == "[DONE]" and rest[-2]["safe"]["stop_reason"] == "cancelled"
     log = server.log.read_text()
     assert "server stopped" in log and "Traceback" not in log
+
+
+def test_a_second_ctrl_c_quits_at_once_but_after_the_generation_has_stopped(tmp_path, offline_model_paths):
+    server = start_server(tmp_path, "--models", "smollm2-135m")
+    streams = [RawStream(server, {k: v for k, v in LONG.items() if k != "model"}) for _ in range(2)]
+    events = streams[0].events()
+    next(events), next(events)  # one reply in progress, one waiting
+    start = time.monotonic()
+    server.process.send_signal(signal.SIGINT)
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(30) == 0
+    assert time.monotonic() - start < 15
+    log = server.log.read_text()
+    assert "server stopped" in log and "did not stop" not in log and "Traceback" not in log, log
