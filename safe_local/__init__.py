@@ -29,6 +29,7 @@ _EXPORTS = {
     "GenerationStats": "safe_local.events",
     "ModelStats": "safe_local.events",
     "ModelView": "safe_local.events",
+    "SpeculativeTest": "safe_local.events",
     "TextDelta": "safe_local.events",
     "model_name": "safe_local.placement",
 }
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         GenerationStats,
         ModelStats,
         ModelView,
+        SpeculativeTest,
         TextDelta,
     )
     from safe_local.placement import model_name

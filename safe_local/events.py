@@ -37,6 +37,16 @@ class ModelView:
 
 
 @dataclass(frozen=True)
+class SpeculativeTest:
+    """The acceptance test of a sampled SAFE position (safe_local.core.speculative)."""
+
+    u: float  # the uniform draw
+    target: float  # P*(t): the target's probability of the drafted string
+    proposal: float  # q(t): the drafter's sampler probability of it, the proposal
+    kept: bool  # u * q(t) <= P*(t): the drafted string stood
+
+
+@dataclass(frozen=True)
 class EnsembleEvent:
     """A position where the models were ensembled, with everything that decided it."""
 
@@ -48,11 +58,12 @@ class EnsembleEvent:
     replaced: bool  # chosen differs from drafted
     base: str  # "unite" or "gac"
     c1: bool | None  # every verifier's argmax equals its aligned token (None: not checked)
-    c2: float | None  # weighted mean probability of the aligned tokens
+    c2: float | None  # weighted mean probability of the aligned tokens (None: not used)
     weights: list[float]
     sharpening: str | None  # the sharpening applied ("heuristic"/"geometric"), None if not
     models: list[ModelView]
     top: list[tuple[str, float]]  # the ensemble's best candidates (after sharpening)
+    test: SpeculativeTest | None = None  # sampled SAFE: the acceptance test that decided the position
 
 
 @dataclass

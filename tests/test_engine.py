@@ -434,7 +434,7 @@ def test_equal_weight_auto_chunks_end_where_the_drafter_is_unsure(trio, monkeypa
     # gives less than 1/2 instead; drafting on past it is what an ensemble would throw away.
     config = GenerationConfig(method="safe", max_tokens=64)
     cut = [_fresh_reply(trio, messages, config) for messages in OPEN_ENDED]
-    monkeypatch.setattr(safe_run.SafeRun, "unsure", lambda self, p: False)
+    monkeypatch.setattr(safe_run.SafeRun, "unsure", lambda self, p, gate_p: False)
     plain = [_fresh_reply(trio, messages, config) for messages in OPEN_ENDED]
     for (a, a_events), (b, b_events) in zip(cut, plain):
         # Only where chunks end changed, and with it which positions every verifier's

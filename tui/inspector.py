@@ -2,7 +2,7 @@
 
 For an EnsembleEvent it shows the drafted and the chosen string, why SAFE ensembled there (C1:
 every verifier's argmax is its aligned token; C2: the weighted mean probability of the aligned
-tokens against the threshold), the weights and the sharpening, then per model its aligned token,
+tokens against the threshold; sampled, the acceptance test u·q(t) ≤ P*(t) it ran instead), the weights and the sharpening, then per model its aligned token,
 that token's probability over the model's vocabulary, whether it was the model's own choice and
 its best candidates as shares of the union's strings, and finally the ensemble's candidates
 after sharpening. Left/right walk through the reply's other
@@ -40,6 +40,11 @@ def bar(p: float) -> str:
 
 def why(event: EnsembleEvent) -> str:
     """One sentence on what made the engine ensemble at this position."""
+    if event.test is not None:
+        t = event.test
+        sign, outcome = ("≤", "kept") if t.kept else (">", "redrawn from the rest of P*")
+        return (f"sampling — C1 not checked (sampling), C2 not used; acceptance test u·q = {t.u:.3f}·{t.proposal:.3f} "
+                f"{sign} P* = {t.target:.3f}, so the drafted token was {outcome}")
     if event.c1 is None and event.c2 is None:
         return f"{event.base}: this method ensembles every position it decides (no consensus test)"
     c1 = "not checked (sampling)" if event.c1 is None else ("held" if event.c1 else "failed: a verifier preferred another token")

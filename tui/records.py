@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
-from safe_local import EnsembleEvent, GenerationResult, ModelView
+from safe_local import EnsembleEvent, GenerationResult, ModelView, SpeculativeTest
 
 
 def event_to_dict(event: EnsembleEvent) -> dict[str, Any]:
@@ -24,6 +24,8 @@ def event_from_dict(data: Mapping[str, Any]) -> EnsembleEvent:
         ModelView(**{**m, "top": [tuple(t) for t in m["top"]]}) for m in fields["models"]
     ]
     fields["top"] = [tuple(t) for t in fields["top"]]
+    if fields.get("test") is not None:  # absent in conversations saved before sampled SAFE had a test
+        fields["test"] = SpeculativeTest(**fields["test"])
     return EnsembleEvent(**fields)
 
 

@@ -8,7 +8,8 @@ Everything here works on token tables, byte offsets and logit arrays handed in b
 - penalties: repeat, presence, frequency and DRY penalties on one model's logits;
 - ensemble: UniTE top-k union and GaC full-vocabulary union distributions;
 - sharpening: heuristic prefix consolidation and geometric mean for flat ensembles;
-- speculative: accept/resample for the sampling variant (paper App. H).
+- speculative: the sampling variant (paper App. H): its target, the acceptance test, and what
+  the drafter alone can prove.
 
 Left out on purpose: loading or running models, KV caches, prompts and chat templates, and the
 generate-verify-ensemble loop itself (the engine). Nothing here imports llama_cpp.
@@ -25,9 +26,10 @@ from .consensus import Consensus, c2_settled, check, drafter_decides, drafter_ke
 from .ensemble import GacUnion, UnionDistribution, unite_union
 from .probs import softmax, top_indices
 from .penalties import Penalizer
-from .sampling import draw, min_p_filter, sample_token, top_p_filter
+from .sampling import draw, min_p_filter, sample_token, sampler_distribution, top_p_filter
+from .sharpening import THRESHOLD as SHARPENING_THRESHOLD
 from .sharpening import geometric, heuristic, sharpen
-from .speculative import accept_or_resample
+from .speculative import accept_or_resample, acceptance, proven_share, residual
 from .vocab import EOG_KEY, Vocab
 
 __all__ = [
@@ -53,7 +55,12 @@ __all__ = [
     "geometric",
     "sharpen",
     "accept_or_resample",
+    "proven_share",
+    "acceptance",
+    "residual",
+    "SHARPENING_THRESHOLD",
     "sample_token",
+    "sampler_distribution",
     "top_p_filter",
     "min_p_filter",
     "Penalizer",

@@ -15,7 +15,10 @@ verifier first and a dearer one only where the shares so far leave C2 open.
 
 The authors' GaC + SAFE adds a gate: a position is ensembled only where the drafter's own
 probability is below 0.5, whatever the verifiers say (`drafter_keeps`). That too is decided by
-the drafter alone.
+the drafter alone. Greedy, that probability is the drafted token's, which is the drafter's
+largest; under sampling the gate reads the largest one as well (GaC's own gate is on the primary
+model's top probability), so it is a property of the position, not of the sampled token, and the
+position's target is stated before the draw (safe_local.core.speculative).
 
 Left out on purpose: finding the aligned tokens and reading their probabilities (the engine
 does that with `alignment`), and the ensemble itself.
@@ -31,13 +34,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Consensus:
-    c1: bool  # every verifier's argmax equals its aligned token
+    c1: bool | None  # every verifier's argmax equals its aligned token (None: not checked)
     c2: float  # weighted mean of the aligned-token probabilities over all models (drafter included)
-
-    @property
-    def passed(self) -> bool:
-        """True when ensembling can be skipped: C1 holds or the weighted mean exceeds 1/2."""
-        return self.c1 or self.c2 > 0.5
 
 
 def normalize_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
@@ -65,8 +63,9 @@ def check(
 
     aligned_probs: (k,) probability each model gives its aligned token, drafter first.
     verifier_argmax_agrees: (k-1,) bool, verifier's argmax == its aligned token.
-    weights: (k,) normalized weights. use_c1=False is the sampling variant (paper App. H), where
-    only C2 may skip because an argmax agreement says nothing about a sampled token.
+    weights: (k,) normalized weights. use_c1=False leaves C1 unchecked (c1 None): an argmax
+    agreement says nothing about a sampled token (paper App. H; sampled SAFE uses neither test,
+    see `speculative`).
     """
     p = np.asarray(aligned_probs, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
@@ -75,8 +74,7 @@ def check(
         raise ValueError(f"{p.size} aligned probabilities but {w.size} weights")
     if agrees.size != p.size - 1:
         raise ValueError(f"expected {p.size - 1} verifier agreements, got {agrees.size}")
-    c1 = bool(use_c1 and np.all(agrees))
-    return Consensus(c1=c1, c2=float(w @ p))
+    return Consensus(c1=bool(np.all(agrees)) if use_c1 else None, c2=float(w @ p))
 
 
 # How far the known shares must clear the threshold. Adding non-negative terms never lowers an

@@ -141,6 +141,19 @@ class GacUnion:
             self._kept.append(kept)
             self._kept_union.append(index[kept])
         self.strings: list[bytes] = list(table)
+        self._continuable: dict[int, np.ndarray] = {}
+
+    def continuable(self, m: int) -> np.ndarray:
+        """(U,) bool: the strings model m can take as its next text, built once: its own pieces,
+        EOG_KEY, and any other string of whole UTF-8 characters (which it can tokenize). A lone
+        byte of another model's multi-byte character is not: it would tokenize as U+FFFD."""
+        if m not in self._continuable:
+            mask = np.zeros(len(self.strings), dtype=bool)
+            mask[self._kept_union[m]] = True
+            for i in np.flatnonzero(~mask).tolist():
+                mask[i] = _is_utf8(self.strings[i])
+            self._continuable[m] = mask
+        return self._continuable[m]
 
     def distribution(self, logits: Sequence[np.ndarray], weights: np.ndarray, top_k: int = 10) -> UnionDistribution:
         """Each model's full softmax (excluded ids dropped, renormalized) with the mass of ids
@@ -161,3 +174,11 @@ class GacUnion:
         for m, row in enumerate(rows):
             proposed[m, top_indices(row, top_k)] = True
         return UnionDistribution(strings=self.strings, per_model=rows, weights=w, proposed=proposed)
+
+
+def _is_utf8(s: bytes) -> bool:
+    try:
+        s.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

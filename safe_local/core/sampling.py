@@ -66,6 +66,21 @@ def min_p_filter(probs: np.ndarray, min_p: float) -> np.ndarray:
     return out / out.sum()
 
 
+def sampler_distribution(logits: np.ndarray, temperature: float, top_p: float = 1.0, min_p: float = 0.0) -> np.ndarray:
+    """The distribution a sample is drawn from (temperature > 0): softmax(logits / temperature),
+    cut to the top-p nucleus, then to min-p, renormalized. -inf logits get probability 0.
+
+    This is "the sampler's processing" that SAFE's sampling target and proposal are both stated
+    in (safe_local.core.speculative); `sample_token` draws from it.
+    """
+    probs = softmax(logits, temperature)
+    if top_p < 1:
+        probs = top_p_filter(probs, top_p)
+    if min_p > 0:
+        probs = min_p_filter(probs, min_p)
+    return probs
+
+
 def sample_token(
     logits: np.ndarray,
     temperature: float,
@@ -85,9 +100,4 @@ def sample_token(
         x = np.where(banned, -np.inf, x)
     if temperature == 0:
         return int(np.argmax(x))
-    probs = softmax(x, temperature)
-    if top_p < 1:
-        probs = top_p_filter(probs, top_p)
-    if min_p > 0:
-        probs = min_p_filter(probs, min_p)
-    return draw(probs, rng)
+    return draw(sampler_distribution(x, temperature, top_p, min_p), rng)

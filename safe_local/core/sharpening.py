@@ -32,6 +32,7 @@ from .vocab import EOG_KEY
 _NEVER_ABSORBS = (b" ", EOG_KEY)
 
 MODES = ("none", "heuristic", "heuristic-word", "geometric")
+THRESHOLD = 0.5  # sharpening applies only where the ensemble's top string is below this
 
 
 def _is_word_byte(b: int) -> bool:
@@ -106,7 +107,7 @@ def sharpen(
     mode: str,
     drafter_mask: np.ndarray,
     lam: float = 0.1,
-    threshold: float = 0.5,
+    threshold: float = THRESHOLD,
 ) -> tuple[np.ndarray, bool]:
     """Scores to take the argmax of, and whether sharpening was applied.
     mode is one of MODES; applied only when max P_ens < threshold."""

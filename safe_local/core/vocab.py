@@ -93,6 +93,13 @@ class Vocab:
         self._ids[piece] = best
         return best
 
+    def ids_of(self, key: bytes) -> list[int]:
+        """Every id whose union key is `key`: all EOG ids for EOG_KEY, every id sharing a piece."""
+        if key == EOG_KEY:
+            return list(self.eog_ids)
+        one = self.id_of(key) if key else None
+        return [] if one is None else list(self._shared.get(key, [one]))
+
     def first_token(self, s: bytes) -> int | None:
         """Id of the first sub-token of `s` under this tokenizer; None for b"" (or if the
         tokenizer returns nothing). EOG_KEY maps to this model's first EOG id.

@@ -3,8 +3,9 @@
 `Run` holds one generation's state (prompts per model, statistics, the reply so far, the
 pending events) and the steps the methods have in common: a model call that masks control
 tokens and applies each model's repetition penalties, accepting text (stop strings, the loop
-guard), the union distribution and the choice of a string from it (sharpening, App. H
-sampling), and the EnsembleEvent of a position. Each method is a subclass whose `loop` yields
+guard), the union distribution, the choice of a string from it (sharpening; the sampling
+target P* and the drafter's proposal over the union, safe_local.core.speculative), and the
+EnsembleEvent of a position. Each method is a subclass whose `loop` yields
 after every step (safe_local.runs.single, .safe, .pushed). Left out: which method runs (the
 Engine picks the subclass).
 """
@@ -22,9 +23,10 @@ from safe_local.core import (
     EOG_KEY,
     GacUnion,
     UnionDistribution,
-    accept_or_resample,
+    draw,
     normalize_weights,
     sample_token,
+    sampler_distribution,
     sharpen,
     top_indices,
     unite_union,
@@ -34,6 +36,7 @@ from safe_local.events import (
     Done,
     EnsembleEvent,
     Event,
+    SpeculativeTest,
     GenerationResult,
     GenerationStats,
     ModelStats,
@@ -169,36 +172,81 @@ class Run:
         if used >= self.models[m].n_ctx:
             raise Stop("context", f"{self.models[m].name}'s context of {self.models[m].n_ctx} tokens is full")
 
+    @property
+    def base(self) -> str:
+        """The union a position is ensembled over: SAFE's base, or the every-token method's own."""
+        return self.config.base if self.config.method == "safe" else self.config.method
+
     def union(self, logits: Sequence[np.ndarray]) -> UnionDistribution:
-        base = self.config.base if self.config.method == "safe" else self.config.method
-        if base == "gac":
+        if self.base == "gac":
             return self.gac_union().distribution(logits, self.weights, self.config.top_k)
         return unite_union(logits, [m.vocab for m in self.models], self.weights, self.config.top_k)
 
+    def sharpened(self, dist: UnionDistribution) -> tuple[np.ndarray, str | None]:
+        """The ensemble after sharpening, normalized, and the sharpening applied (None if none)."""
+        c = self.config
+        scores, applied = sharpen(dist, c.sharpening, dist.proposed[0], c.sharpen_lambda)
+        return scores / scores.sum(), (c.sharpening if applied else None)
+
+    def target(self, p: np.ndarray, continuable: np.ndarray | None = None) -> np.ndarray:
+        """P*, what a sampled ensemble position is drawn from: the sampler (temperature, top-p,
+        min-p) applied to the sharpened ensemble p, then, for SAFE, restricted to the strings the
+        drafter can continue from (`continuable`; all of them when none is)."""
+        c = self.config
+        with np.errstate(divide="ignore"):  # a string with no mass keeps none
+            star = sampler_distribution(np.log(p), c.temperature, c.top_p, c.min_p)
+        if continuable is not None:
+            kept = np.where(continuable, star, 0.0)
+            if kept.sum() > 0:
+                star = kept / kept.sum()
+        return star
+
     def choose(self, dist: UnionDistribution, drafted_key: bytes | None) -> tuple[bytes, str | None, np.ndarray]:
-        """Pick the ensemble's string: sharpened argmax, or App. H speculative sampling.
+        """Pick the ensemble's string: the sharpened argmax, or (sampling, every-token methods) a
+        draw from the target P*.
 
         With a drafter (SAFE), the string must be one the drafter can continue from: its own
         piece, or whole UTF-8 characters it can tokenize. A lone byte of a character from
         another model's byte-level vocabulary would come back from the drafter's tokenizer as
-        U+FFFD, so such strings lose their mass before the choice.
+        U+FFFD, so such strings lose their mass before the choice. (Sampled SAFE positions are
+        decided by SafeRun's acceptance test, not here.)
         """
-        c = self.config
-        scores, applied = sharpen(dist, c.sharpening, dist.proposed[0], c.sharpen_lambda)
-        p = scores / scores.sum()
+        p, applied = self.sharpened(dist)
+        if self.config.temperature > 0:
+            return dist.strings[draw(self.target(p), self.rng)], applied, p
         if drafted_key is not None:
+            whole = p.copy()
             for i in top_indices(p, 32):
                 if self.drafter_can_take(dist.strings[i]):
                     break
                 p[i] = 0.0
-            p = p / p.sum() if p.sum() > 0 else scores / scores.sum()
-        if c.temperature == 0:
-            idx = int(np.argmax(p))
-        elif drafted_key is not None and drafted_key in dist.strings:
-            idx, _ = accept_or_resample(p, dist.per_model[0], dist.strings.index(drafted_key), self.rng)
-        else:
-            idx = self.sample(np.log(np.maximum(p, 1e-30)))
-        return dist.strings[idx], (c.sharpening if applied else None), p
+            p = p / p.sum() if p.sum() > 0 else whole
+        return dist.strings[int(np.argmax(p))], applied, p
+
+    def continuable(self, dist: UnionDistribution) -> np.ndarray:
+        """(U,) bool: the union strings the drafter can take (drafter_can_take), cached for GaC's union."""
+        if self.base == "gac":
+            return self.gac_union().continuable(0)
+        return np.fromiter(map(self.drafter_can_take, dist.strings), dtype=bool, count=len(dist.strings))
+
+    def proposal(self, dist: UnionDistribution, q_tokens: np.ndarray) -> np.ndarray:
+        """The drafter's sampler distribution over its ids as mass on the union's strings (each
+        string gets every id whose key it is; ids whose string is not in the union give none)."""
+        if self.base == "gac":
+            index = self.gac_union().index[0]
+            ids = np.flatnonzero(q_tokens > 0)
+            ids = ids[index[ids] >= 0]
+            return np.bincount(index[ids], weights=q_tokens[ids], minlength=len(dist.strings))
+        vocab = self.models[0].vocab
+        return np.array([q_tokens[vocab.ids_of(s)].sum() for s in dist.strings], dtype=np.float64)
+
+    def union_index(self, dist: UnionDistribution, token_id: int) -> int | None:
+        """Where the drafter's token sits in the union, or None when its string is not there."""
+        if self.base == "gac":
+            i = int(self.gac_union().index[0][token_id])
+            return i if i >= 0 else None
+        key = self.models[0].vocab.key(token_id)
+        return dist.strings.index(key) if key in dist.strings else None
 
     def drafter_can_take(self, s: bytes) -> bool:
         if s == EOG_KEY or self.models[0].vocab.id_of(s) is not None:
@@ -211,7 +259,7 @@ class Run:
 
     def report(self, offset: int, full: bytes, drafted: bytes, dist: UnionDistribution, chosen: bytes,
                sharpened: str | None, scores: np.ndarray, cons, tokens: list[bytes],
-               views: list[tuple[float, bool]]) -> None:
+               views: list[tuple[float, bool]], test: SpeculativeTest | None = None) -> None:
         """Count an ensembled position and queue its event for the inspector."""
         self.stats.ensembled += 1
         def best(row: np.ndarray) -> list[tuple[str, float]]:
@@ -232,12 +280,13 @@ class Run:
                 chosen=piece_text(chosen),
                 replaced=chosen != drafted,
                 base=self.config.base if method == "safe" else method,
-                c1=None if cons is None else bool(cons.c1),
+                c1=None if cons is None or cons.c1 is None else bool(cons.c1),
                 c2=None if cons is None else float(cons.c2),
                 weights=[float(w) for w in self.weights],
                 sharpening=sharpened,
                 models=models,
                 top=top,
+                test=test,
             )
         )
 

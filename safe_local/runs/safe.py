@@ -5,8 +5,13 @@ it in one batch, but only at candidate positions (a boundary for every model) th
 does not decide alone, the cheapest verifier first and a dearer one only where C2 is still
 open; the earliest candidate without consensus (neither C1 nor C2) is ensembled with the base
 method and sharpened, and drafted tokens after a replaced one are discarded. Verifiers never
-get ensembled ids pushed in, and their caches lag until a row is needed. Left out: the shared
-steps (union, choice, events: safe_local.runs.base).
+get ensembled ids pushed in, and their caches lag until a row is needed.
+
+Sampled (temperature > 0), a candidate the gate leaves open is decided by App. H's acceptance
+test against the target P* (safe_local.core.speculative), never by C1/C2: the uniform is drawn
+first, the drafter alone keeps the token where a proven bound allows, and otherwise every
+verifier gives its row. Left out: the shared steps (union, choice, target, proposal, events:
+safe_local.runs.base).
 """
 
 from __future__ import annotations
@@ -18,17 +23,24 @@ import numpy as np
 
 from safe_local.core import (
     EOG_KEY,
+    SHARPENING_THRESHOLD,
+    accept_or_resample,
     aligned_indices,
     c2_settled,
     candidate_positions,
     check,
     complete_utf8_len,
+    draw,
     drafter_decides,
     drafter_keeps,
+    proven_share,
+    sampler_distribution,
+    softmax,
     token_ends,
 )
+from safe_local.events import SpeculativeTest
 from safe_local.generation_config import AUTO, CHUNK_MAX, CHUNK_MIN, CHUNK_START
-from safe_local.runs.base import Run, Stop, aligned_view
+from safe_local.runs.base import Run, Stop, aligned_view, max_prob
 
 
 @dataclass
@@ -36,6 +48,13 @@ class Drafted:
     ids: list[int] = field(default_factory=list)
     logits: list[np.ndarray] = field(default_factory=list)
     probs: list[float] = field(default_factory=list)  # the drafter's probability of each drafted token
+    # What the drafter gate reads at each position: greedy, the drafted token's probability (its
+    # largest); sampled, the largest, whichever token was drawn (consensus.drafter_keeps).
+    gates: list[float] = field(default_factory=list)
+    # Sampled: the drafter's sampler distribution each token was drawn from (the proposal q), and
+    # each tested position's uniform.
+    proposals: list[np.ndarray] = field(default_factory=list)
+    draws: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class SafeRun(Run):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.gate = self.config.gate()
+        self.sampled = self.config.temperature > 0
         # Cheapest first, by file size: what a verifier costs per token and per logits row grows
         # with its weights and its output layer (Gemma 3 270M: 253 MB with a 262k vocabulary,
         # SmolLM2 135M as Q8_0: 145 MB). The order changes only which rows are computed, never a decision.
@@ -112,7 +132,7 @@ class SafeRun(Run):
             yield
 
     def draft(self, prompt: list[int], gen: list[int], n: int,
-              ends_chunk: Callable[[float], bool] | None = None) -> Drafted:
+              ends_chunk: Callable[[float, float], bool] | None = None) -> Drafted:
         out = Drafted()
         vocab = self.models[0].vocab
         for _ in range(n):
@@ -122,13 +142,19 @@ class SafeRun(Run):
                     self.room(0, len(target))
                 break
             logits = self.evaluate(0, target, [len(target) - 1])[0]
-            tok = self.sample(logits)
+            if self.sampled:
+                c = self.config
+                out.proposals.append(sampler_distribution(logits, c.temperature, c.top_p, c.min_p))
+                tok = draw(out.proposals[-1], self.rng)
+            else:
+                tok = self.sample(logits)
             out.ids.append(tok)
             out.logits.append(logits)
             out.probs.append(aligned_view(self.models[0], logits, tok)[0])
+            out.gates.append(max_prob(logits) if self.sampled else out.probs[-1])
             if vocab.eog_mask[tok] or self.cancel.is_set():
                 break
-            if ends_chunk is not None and ends_chunk(out.probs[-1]):
+            if ends_chunk is not None and ends_chunk(out.probs[-1], out.gates[-1]):
                 break
         return out
 
@@ -140,6 +166,8 @@ class SafeRun(Run):
             cands, rows, aligned = self.ask_verifiers(draft, chunk, cands)
         if len(cands) == 0:
             return len(draft.ids), [], chunk.eos
+        if self.sampled:
+            return self.speculate(draft, chunk, cands, rows, aligned)
         return self.decide(draft, chunk, cands, rows, aligned)
 
     def layout(self, draft: Drafted) -> "Chunk":
@@ -157,8 +185,8 @@ class SafeRun(Run):
                      candidate_positions(starts_d, v_ends, limit, zero_len=zero_len),
                      eos=bool(draft.ids and dv.eog_mask[draft.ids[-1]]))
 
-    def unsure(self, p: float) -> bool:
-        """Whether an auto chunk ends at a drafted token of probability p.
+    def unsure(self, p: float, gate_p: float) -> bool:
+        """Whether an auto chunk ends at a drafted token of probability p (gate_p: what the gate reads).
 
         Drafting on past a token the verifiers will likely overrule is thrown away when they do,
         so the chunk ends there and they are asked at once. Where the drafter can settle tokens
@@ -167,27 +195,60 @@ class SafeRun(Run):
         changes, never a drafted token. Measured in load-independent counts on 4 GSM8K replies
         (Qwen + SmolLM2, equal weights): the same replies with 8 % fewer drafter decodes (860 ->
         790) for 9 % more verifier calls (154 -> 168); docs/benchmarks.md has the timings.
+        Sampled, only the gate settles a position ahead of the test, so a chunk ends where it is
+        open (or, without a gate, at a token the drafter gives less than the C2 threshold).
         """
-        if self.weights[0] > self.config.consensus_threshold or self.gate < 1:
-            return not self.drafter_alone(p)
+        if self.gate < 1 or (self.weights[0] > self.config.consensus_threshold and not self.sampled):
+            return not self.drafter_alone(p, gate_p)
         return p < self.config.consensus_threshold
 
-    def drafter_alone(self, p: float) -> bool:
-        """The drafter's probability p of its token settles the position: C2 passes on its
-        weighted share, or the drafter gate keeps the token. No verifier can change either."""
-        return drafter_keeps(p, self.gate) or drafter_decides(p, self.weights, self.config.consensus_threshold)
+    def drafter_alone(self, p: float, gate_p: float) -> bool:
+        """The drafter settles the position alone: the gate keeps it (gate_p at least the gate), or,
+        greedy, C2 passes on its weighted share of its token's probability p. No verifier can
+        change either; sampled, C2 decides nothing (safe_local.core.speculative)."""
+        return drafter_keeps(gate_p, self.gate) or (
+            not self.sampled and drafter_decides(p, self.weights, self.config.consensus_threshold))
 
     def undecided(self, draft: Drafted, cands: np.ndarray) -> np.ndarray:
         """The candidates the verifiers must see: exact early acceptance drops the rest.
 
         Where the drafter alone settles a position (drafter_alone), those positions need no
-        verifier row. A verifier asked for no row decodes nothing now; its cache catches up in
-        one batch when a row is next needed.
+        verifier row. Sampled, each other candidate draws its uniform now, and one whose drafted
+        token a proven lower bound of P* already keeps (proven) is settled too. A verifier asked
+        for no row decodes nothing now; its cache catches up in one batch when a row is next needed.
         """
-        left = np.array([j for j in cands if not self.drafter_alone(draft.probs[j])], dtype=np.int64)
+        left = []
+        for j in cands.tolist():
+            if self.drafter_alone(draft.probs[j], draft.gates[j]):
+                continue
+            if self.sampled:
+                draft.draws[j] = self.rng.random()
+                if self.proven(draft, j):
+                    continue
+            left.append(j)
         self.stats.checked += len(cands)
         self.stats.drafter_decided += len(cands) - len(left)
-        return left
+        return np.array(left, dtype=np.int64)
+
+    def proven(self, draft: Drafted, j: int) -> bool:
+        """Sampled: whether u * q(t) <= L, with L a lower bound of P*(t) from the drafter alone
+        (core.speculative.proven_share: GaC's union, no sharpening possible, temperature <= 1)."""
+        c = self.config
+        top = draft.gates[j]
+        if self.base != "gac" or (c.sharpening != "none" and self.weights[0] * top < SHARPENING_THRESHOLD):
+            return False
+        index = self.gac_union().index[0]
+        same = index == index[draft.ids[j]]  # every id whose string is the drafted token's
+        share = self.weights[0] * float(softmax(draft.logits[j])[same].sum())
+        bound = proven_share(share, c.temperature, c.top_p, c.min_p)
+        if bound <= 0:
+            return False
+        return draft.draws[j] * float(self.proposal_of(draft, j)[same].sum()) <= bound
+
+    def proposal_of(self, draft: Drafted, j: int) -> np.ndarray:
+        """q: the drafter's sampler distribution that drafted token j was drawn from. The test is
+        exact only with this one (its raw softmax instead is the bug the exactness tests plant)."""
+        return draft.proposals[j]
 
     def ask_verifiers(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray
                       ) -> tuple[np.ndarray, list[list[np.ndarray]], list[list[int]]]:
@@ -208,8 +269,8 @@ class SafeRun(Run):
             v_rows, v_aligned = self.verifier_rows(v, chunk, cands[open_])
             rows[v], aligned[v] = dict(zip(open_, v_rows)), dict(zip(open_, v_aligned))
             asked.append(v)
-            if n == len(self.verifier_order) - 1:
-                break  # every verifier has spoken on what is left: decide applies C1 and C2 in full
+            if n == len(self.verifier_order) - 1 or self.sampled:
+                continue  # the last verifier, or sampled (the test needs every row): nothing settles early
             for ci in open_:
                 known[ci].append(aligned_view(self.models[v], rows[v][ci], aligned[v][ci])[0])
             still = [ci for ci in open_ if not c2_settled(known[ci], self.weights[asked], self.config.consensus_threshold)]
@@ -238,12 +299,40 @@ class SafeRun(Run):
         return ([logits[row_of[int(len(prompt_v) + i - 1)]] for i in idx],
                 [int(ids[i]) if i < len(ids) else -1 for i in idx])
 
+    def speculate(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
+                  v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:
+        """Sampled: App. H's acceptance test at each open candidate in order; the first replaced
+        string cuts the chunk. Each tested position is an ensembled one (its event shows u, P*, q)."""
+        dv = self.models[0].vocab
+        for ci, j in enumerate(cands.tolist()):
+            logits = [draft.logits[j]] + [rows[ci] for rows in v_rows]
+            aligned = [draft.ids[j]] + [a[ci] for a in v_aligned]
+            dist = self.union(logits)
+            p, sharpened = self.sharpened(dist)
+            star = self.target(p, self.continuable(dist))
+            q = self.proposal(dist, self.proposal_of(draft, j))
+            at = self.union_index(dist, draft.ids[j])
+            u = draft.draws[j]
+            idx, kept = accept_or_resample(star, q, at, self.rng, u=u)
+            chosen, drafted = dist.strings[idx], dv.key(draft.ids[j])
+            views = [aligned_view(self.models[m], logits[m], aligned[m]) for m in range(len(self.models))]
+            tokens = [drafted] + [EOG_KEY if a < 0 else self.models[m].vocab.key(a) for m, a in enumerate(aligned) if m > 0]
+            test = SpeculativeTest(u, 0.0 if at is None else float(star[at]), 0.0 if at is None else float(q[at]), kept)
+            self.report(int(chunk.starts_d[j]), chunk.full, drafted, dist, chosen, sharpened, star, None, tokens, views,
+                        test)
+            if chosen == drafted:
+                continue  # kept, or drawn again: the tokens drafted after it were drawn given this same text
+            if chosen == EOG_KEY:
+                return j, [], True
+            own = dv.id_of(chosen)
+            return j, [own] if own is not None else dv.tokenize(chosen), False
+        return len(draft.ids), [], chunk.eos
+
     def decide(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
                v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:
-        """C1/C2 at each candidate in order; the first without consensus is ensembled and may cut the chunk."""
+        """Greedy: C1/C2 at each candidate in order; the first without consensus is ensembled and may cut the chunk."""
         c = self.config
         dv = self.models[0].vocab
-        use_c1 = c.temperature == 0
         for ci, j in enumerate(cands):
             j = int(j)
             logits = [draft.logits[j]] + [rows[ci] for rows in v_rows]
@@ -251,8 +340,8 @@ class SafeRun(Run):
             views = [aligned_view(self.models[m], logits[m], aligned[m]) for m in range(len(self.models))]
             probs = np.array([p for p, _ in views])
             agrees = np.array([a for _, a in views[1:]])
-            cons = check(probs, agrees, self.weights, use_c1=use_c1)
-            if cons.c1 and use_c1 or cons.c2 > c.consensus_threshold:
+            cons = check(probs, agrees, self.weights)
+            if cons.c1 or cons.c2 > c.consensus_threshold:
                 continue
             dist = self.union(logits)
             chosen, sharpened, scores = self.choose(dist, drafted_key=dv.key(draft.ids[j]))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from safe_local import EnsembleEvent, ModelView
+from safe_local import EnsembleEvent, ModelView, SpeculativeTest
 from tui.picker import Choice
 
 EVENT = EnsembleEvent(
@@ -17,6 +17,8 @@ EVENT = EnsembleEvent(
     top=[(" Paris", 0.57), (" Lyon", 0.36), (" the", 0.07)],
 )
 FIRST = EnsembleEvent(**{**EVENT.__dict__, "index": 0, "char_offset": 4, "replaced": False})
+# The same position sampled: no C1/C2, the acceptance test instead (u * q > P*: redrawn).
+SAMPLED = EnsembleEvent(**{**EVENT.__dict__, "c1": None, "c2": None, "test": SpeculativeTest(0.91, 0.36, 0.46, False)})
 
 CHOICES = [
     Choice("preset", "tiny", ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"],

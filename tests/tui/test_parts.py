@@ -7,10 +7,11 @@ import pytest
 from textual.content import Content
 from textual.style import Style
 
-from safe_local import EnsembleEvent, SafeLocalError
+from safe_local import EnsembleEvent, SafeLocalError, SpeculativeTest
 from dataclasses import replace
 
-from tests.tui.samples import EVENT, FIRST
+from tests.tui.samples import EVENT, FIRST, SAMPLED
+from tui.inspector import why
 from tui import keys
 from tui.records import ReplyFigures, event_from_dict, event_to_dict
 from tui.settings import ChatSettings, unknown_keys
@@ -44,8 +45,21 @@ def test_settings_round_trip_defaults_and_engine_validation():
 def test_ensemble_events_survive_json():
     import json
 
-    back = event_from_dict(json.loads(json.dumps(event_to_dict(EVENT))))
-    assert back == EVENT
+    for event in (EVENT, SAMPLED):
+        back = event_from_dict(json.loads(json.dumps(event_to_dict(event))))
+        assert back == event
+    old = event_to_dict(EVENT)
+    del old["test"]  # a conversation saved before sampled positions carried their test
+    assert event_from_dict(old) == EVENT
+
+
+def test_the_inspector_says_which_test_decided_a_position():
+    assert why(EVENT) == "no consensus — C1 failed: a verifier preferred another token; C2 0.412 ≤ 0.5, so the " \
+                         "drafted token was put to the vote"
+    assert why(SAMPLED) == ("sampling — C1 not checked (sampling), C2 not used; acceptance test u·q = 0.910·0.460 > "
+                            "P* = 0.360, so the drafted token was redrawn from the rest of P*")
+    kept = replace(SAMPLED, test=SpeculativeTest(0.2, 0.36, 0.46, True), chosen=" Lyon", replaced=False)
+    assert "0.200·0.460 ≤ P* = 0.360, so the drafted token was kept" in why(kept)
 
 
 def vote(text: str, chosen: str, nth: int = 0, offset: int | None = None) -> EnsembleEvent:
