@@ -13,21 +13,30 @@ of the items as they are now (see results.current), grading every stored reply a
 better answer extraction applies to old results). `fetch` extracts the built-in tasks into the
 cache (`make install` runs it). `report` takes only --out and --json, `fetch` no options: an
 option they would ignore is an error. The first Ctrl+C stops at the engine's next step (the
-item in progress is not saved; exit status 130); a second one interrupts at once. Generation is
-greedy.
+item in progress is not saved; exit status 130); a second one interrupts at once.
+
+Generation is greedy unless `--temperature` (> 0) or `--chat-sampling` (the chat's sampler,
+safe_local.chat_defaults) asks for sampling; the explicit options win over the shorthand. A
+sampled run needs `--seed`: every method starts each item from that seed, so its answers can be
+reproduced and paired item by item, and the seed is in the settings hash (another seed's results
+are other results). Options greedy decoding ignores (--top-p, --min-p, --seed) are an error when
+given without sampling; the shorthand's are dropped, so a greedy run's hash is the one it always
+had and its stored results are reused.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from safe_local.chat_defaults import CHAT_SAMPLING
 from safe_local.commands.run import PLACEMENT_HELP, chunk_length, float_list, model_list
 from safe_local.generation_config import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
@@ -43,8 +52,14 @@ if TYPE_CHECKING:
     from safe_local.evaluation.results import ResultLog
 
 _DEFAULTS = GenerationConfig()
-# Preset options the evaluation sets itself: the method per row, greedy decoding, --max-tokens.
+# Preset options the evaluation sets itself: the method per row, the sampler (its own flags, greedy
+# unless told), --max-tokens.
 _EVAL_OWNED = {"method", "base", "single_model", "temperature", "top_p", "seed", "max_tokens"}
+# The sampler flags, as GenerationConfig names; --chat-sampling fills the first four.
+_SAMPLER_FLAGS = ("temperature", "top_p", "min_p", "repeat_penalty", "seed")
+# What greedy decoding ignores: given to a greedy run they would only change its settings hash.
+_SAMPLING_ONLY = ("top_p", "min_p", "seed")
+SEED_NEEDED = "sampling needs --seed so answers can be reproduced and paired"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", help="comma list of single:<i> or model names (each model alone), unite, gac, "
                    "safe-unite, safe-gac (default: all)")
     p.add_argument("--max-tokens", type=int, default=2048, help="limit per answer (default 2048, as in the paper)")
+    add_sampler_arguments(p)
     p.add_argument("--chunk", type=chunk_length, help=f"SAFE: tokens drafted per cycle, or auto (default {EVAL_CHUNK}, "
                    "the paper's n, which the recorded results used)")
     p.add_argument("--weights", type=float_list, help="per-model weights, drafter first, e.g. 2,1,1")
@@ -87,6 +103,54 @@ def add_item_arguments(p: argparse.ArgumentParser) -> None:
                         '{"question","choices","answer": index} per line')
     p.add_argument("--limit", type=int, help="items per task (default: all)")
     p.add_argument("--offset", type=int, default=0, help="skip this many items of each task first")
+
+
+def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
+    """--temperature, --top-p, --min-p, --repeat-penalty, --seed and --chat-sampling (default: greedy)."""
+    chat = ", ".join(f"{name.replace('_', '-')} {value}" for name, value in CHAT_SAMPLING.items())
+    p.add_argument("--temperature", type=float, help="sample at this temperature (default 0: greedy)")
+    p.add_argument("--top-p", type=float, help="sampling keeps the likeliest tokens up to this mass (default 1: all)")
+    p.add_argument("--min-p", type=float, help="sampling keeps tokens at least P times as likely as the best "
+                   "(default 0: off)")
+    p.add_argument("--repeat-penalty", type=float, help="divide a recently seen token's logit by this, greedy or "
+                   "not (default 1: off)")
+    p.add_argument("--seed", type=int, help="sampling's seed, needed when sampling: every method starts each item "
+                   "from this same seed, so answers are reproducible and paired across methods")
+    p.add_argument("--chat-sampling", action="store_true", help=f"sample as the chat does ({chat}); the options "
+                   "above go over it; needs --seed")
+
+
+def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The GenerationConfig options the sampler flags set: all of them when sampling, when greedy
+    only those that change a greedy answer (so a greedy run keeps the settings hash it always had)."""
+    given = {name: getattr(args, name) for name in _SAMPLER_FLAGS if getattr(args, name) is not None}
+    options = (dict(CHAT_SAMPLING) if args.chat_sampling else {}) | given
+    temperature = options.get("temperature", 0.0)
+    # NaN passes every comparison in validate(): refuse it here with the infinities.
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise SafeLocalError(f"--temperature must be 0 (greedy) or more, got {temperature}")
+    if args.seed is not None and args.seed < 0:  # GenerationConfig reads -1 as "a random seed"
+        raise SafeLocalError(f"--seed must be 0 or more, got {args.seed}")
+    if temperature > 0:
+        if args.seed is None:  # without one each item would draw a fresh seed, and a rerun other answers
+            raise SafeLocalError(SEED_NEEDED)
+        return options
+    ignored = [f"--{name.replace('_', '-')}" for name in _SAMPLING_ONLY if name in given]
+    if ignored:
+        raise SafeLocalError(f"{', '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'} only when "
+                             "sampling: add --temperature T (T > 0) or --chat-sampling")
+    return {name: value for name, value in options.items() if name not in _SAMPLING_ONLY} | {"temperature": 0.0}
+
+
+def generation_base(args: argparse.Namespace, preset_options: dict[str, Any]) -> GenerationConfig:
+    """The options every method of the run shares: EVAL_CHUNK, then the preset's (those the
+    evaluation does not set itself), then the flags; a flag overrides the preset's value."""
+    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
+    return GenerationConfig(
+        **({"chunk": EVAL_CHUNK} | {k: v for k, v in preset_options.items() if k not in _EVAL_OWNED}
+           | {k: v for k, v in flags.items() if v is not None} | sampler_options(args)),
+        max_tokens=args.max_tokens,
+    )
 
 
 def tasks_from_args(args: argparse.Namespace) -> list[tuple[str, list["Item"]]]:
@@ -121,13 +185,7 @@ def eval_command(args: argparse.Namespace) -> int:
     sources = _sources(args)
     tasks = tasks_from_args(args)
     specs, preset_options = select_ensemble(args.models, args.preset)
-    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
-    # A flag overrides the preset's value of the same option.
-    base = GenerationConfig(
-        **({"chunk": EVAL_CHUNK} | {k: v for k, v in preset_options.items() if k not in _EVAL_OWNED}
-           | {k: v for k, v in flags.items() if v is not None}),
-        max_tokens=args.max_tokens, temperature=0.0,
-    )
+    base = generation_base(args, preset_options)
     # Results are keyed by model names, not by where the models ran (`name@host:port` loads the same file).
     methods = parse_methods(args.methods, [model_name(s) for s in specs], base, args.ctx)
     for method in methods:

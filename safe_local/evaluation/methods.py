@@ -8,8 +8,11 @@ the generation options that method reads; a single model's hash leaves out the e
 options and the other models, so its results are reused across ensemble variants (weights,
 sharpening, chunk). A context other than the default 4096 tokens is in the hash too, since an
 answer can stop at a full context; the default is left out so results stored before --ctx was
-hashed stay valid (it holds every built-in prompt plus 2048 answer tokens). Left out: sampling
-(evaluation is greedy) and which machine ran it.
+hashed stay valid (it holds every built-in prompt plus 2048 answer tokens). The sampler is in
+it as temperature, top_p and seed (`safe-local eval --temperature`/`--chat-sampling`): a sampled
+run's answers depend on its seed, so another seed's are other results; a greedy run has
+temperature 0, top_p 1 and no seed, as every result stored before sampling was offered, so those
+are reused. Left out: which machine ran it.
 """
 
 from __future__ import annotations

@@ -4,18 +4,24 @@ Per task: a table (method, items, accuracy with its 95 % interval, E/T, mean tok
 tokens/s, speed relative to the drafter alone) and three plots, `<task>-accuracy.png` (accuracy
 per method with the interval), `<task>-accuracy-vs-et.png` (accuracy against E/T) and
 `<task>-speed.png` (tokens/s relative to the drafter alone; only when the drafter ran alone).
-matplotlib draws them with the Agg backend (files only, no display needed). Left out: the
-interpretation of the numbers (docs/results.md says what they show) and HTML output.
+matplotlib draws them with the Agg backend (files only, no display needed). How tokens were
+chosen is read from each result's stored settings: the header names the sampler and its seed
+when any result was sampled, and each task's setting line says greedy or which sampler. Left
+out: the interpretation of the numbers (docs/results.md says what they show) and HTML output.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 from safe_local.evaluation.stats import MethodSummary, summarize
+from safe_local.generation_config import SAMPLER_OPTIONS
 
 REPORT_FILE = "report.md"
+_WORDS = {"top_p": "top-p", "min_p": "min-p"}  # as the flags and llama.cpp spell them
 
 
 def markdown_table(rows: list[MethodSummary]) -> str:
@@ -33,6 +39,25 @@ def markdown_table(rows: list[MethodSummary]) -> str:
     return "\n".join(lines)
 
 
+def sampler_text(config: dict[str, Any]) -> str:
+    """How a result chose its tokens, from its stored config: "greedy" or the sampler with its seed,
+    each followed by the penalties that were on (e.g. "temperature 0.8, top-p 0.95, min-p 0.05,
+    repeat penalty 1.1, seed 1")."""
+    # The stored config holds the newer sampler options only where they are on (evaluation.methods).
+    on = {name: config[name] for name in SAMPLER_OPTIONS if name in config}
+    if not config.get("temperature"):
+        on.pop("min_p", None)  # greedy ignores it
+        return ", ".join(["greedy", *(_option(name, value) for name, value in on.items())])
+    cut = {"top_p": config.get("top_p", 1.0)} if config.get("top_p", 1.0) < 1 else {}
+    shown = {"temperature": config["temperature"]} | cut | on | {"seed": config.get("seed")}
+    return ", ".join(_option(name, value) for name, value in shown.items())
+
+
+def _option(name: str, value: Any) -> str:
+    words = _WORDS.get(name, name.replace("_", " "))
+    return f"{words} {json.dumps(value) if isinstance(value, (list, tuple)) else value}"
+
+
 def write_report(records: list[dict], out_dir: Path) -> Path:
     """Write report.md and the plots into out_dir; returns the report's path."""
     rows = summarize(records)
@@ -44,6 +69,9 @@ def write_report(records: list[dict], out_dir: Path) -> Path:
         "Accuracy with a 95 % Wilson interval; E/T = ensembled positions per generated token; "
         "speed vs drafter = the median over items of tokens/s relative to the drafter alone on the same item.",
     ]
+    samplers = _samplers(records, sampled_only=True)
+    if samplers:
+        parts += ["", f"Sampled: {'; '.join(samplers)} (every method starts each item from that seed)."]
     for task in tasks:
         task_rows = [r for r in rows if r.task == task]
         plots = _plot_task(task, task_rows, out_dir)
@@ -61,7 +89,13 @@ def _setting_line(task: str, records: list[dict]) -> str:
     models = ensembles[0] if ensembles else list(dict.fromkeys(m for r in task_records for m in r["models"]))
     max_tokens = sorted({r["settings"]["config"]["max_tokens"] for r in task_records})
     return (f"Models: {', '.join(models)}{' (drafter first)' if ensembles else ''} · "
-            f"max tokens {', '.join(map(str, max_tokens))} · greedy")
+            f"max tokens {', '.join(map(str, max_tokens))} · {'; '.join(_samplers(task_records))}")
+
+
+def _samplers(records: list[dict], sampled_only: bool = False) -> list[str]:
+    """Each distinct way the records chose tokens, in order of first appearance."""
+    configs = [r["settings"]["config"] for r in records]
+    return list(dict.fromkeys(sampler_text(c) for c in configs if not sampled_only or c.get("temperature")))
 
 
 def _plot_task(task: str, rows: list[MethodSummary], out_dir: Path) -> list[str]:
