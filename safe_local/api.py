@@ -27,6 +27,7 @@ from safe_local.backend.remote import RemoteModel
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
+from safe_local.grammar import Grammar
 from safe_local.model_paths import NotDownloaded, resolve_model
 from safe_local.placement import check_reachable, place
 from safe_local.store import check_ensemble, select_ensemble
@@ -142,13 +143,18 @@ class Ensemble:
         *,
         system: str | None = None,
         cancel: threading.Event | None = None,
+        json_schema: dict[str, Any] | str | bool | None = None,
+        grammar: str | None = None,
         **options: Any,
     ) -> Iterator[Event]:
         """Yield TextDelta / EnsembleEvent events as the reply is generated, then Done.
 
+        `json_schema` (a JSON Schema, as a dict or its text) or `grammar` (Lark, or llama.cpp's
+        GBNF) constrains the reply: every model of the ensemble only says what keeps it valid.
         Options and messages are checked at the call, before the first event is asked for.
         """
-        return self.engine.stream(make_messages(prompt, system), self._config(options), cancel)
+        return self.engine.stream(make_messages(prompt, system), self._config(options), cancel,
+                                  constraint_of(json_schema, grammar))
 
     def generate(
         self,
@@ -156,10 +162,14 @@ class Ensemble:
         *,
         system: str | None = None,
         cancel: threading.Event | None = None,
+        json_schema: dict[str, Any] | str | bool | None = None,
+        grammar: str | None = None,
         **options: Any,
     ) -> GenerationResult:
-        """The whole reply with its statistics. Options are GenerationConfig fields, over `options`."""
-        return self.engine.generate(make_messages(prompt, system), self._config(options), cancel)
+        """The whole reply with its statistics. Options are GenerationConfig fields, over `options`;
+        `json_schema` / `grammar` constrain it as for `stream`."""
+        return self.engine.generate(make_messages(prompt, system), self._config(options), cancel,
+                                    constraint_of(json_schema, grammar))
 
     def catch_up(self, prompt: str | Sequence[Message], reply: str, *, system: str | None = None) -> None:
         """After a SAFE reply to `prompt`, decode `reply` into the verifiers' lagging caches now.
@@ -200,3 +210,12 @@ def _display_name(spec: str | Path) -> str:
     """A short label: the file stem for a path or owner/repo/FILE.gguf, else the name as typed."""
     s = str(spec)
     return Path(s).stem if s.lower().endswith(".gguf") else s
+
+
+def constraint_of(json_schema: dict[str, Any] | str | bool | None, grammar: str | None) -> Grammar | None:
+    """The compiled constraint of a request: a JSON schema or a grammar, not both."""
+    if json_schema is not None and grammar is not None:
+        raise SafeLocalError("give a JSON schema or a grammar, not both")
+    if json_schema is not None:
+        return Grammar.from_json_schema(json_schema)
+    return None if grammar is None else Grammar.from_grammar(grammar)

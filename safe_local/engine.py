@@ -34,6 +34,7 @@ from safe_local.core import GacUnion
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, Event, GenerationResult
 from safe_local.generation_config import AUTO, BASES, METHODS, SHARPENING, GenerationConfig
+from safe_local.grammar import Grammar
 from safe_local.runs.pushed import PushedRun
 from safe_local.runs.safe import SafeRun
 from safe_local.runs.single import SingleRun
@@ -62,22 +63,25 @@ class Engine:
         messages: Sequence[Message],
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
+        grammar: Grammar | None = None,
     ) -> Iterator[Event]:
         """Generate a reply, yielding TextDelta and EnsembleEvent as they happen, then Done.
 
         The config and messages are checked here, at the call; the generation starts when the
-        first event is asked for.
+        first event is asked for. With a grammar, every model's tokens are masked to those that
+        keep the reply valid (safe_local.grammar).
         """
         config.validate(len(self.models))
         if not messages:
             raise SafeLocalError("nothing to answer: give a prompt or at least one message")
-        return self._events(list(messages), config, cancel or threading.Event())
+        return self._events(list(messages), config, cancel or threading.Event(), grammar)
 
-    def _events(self, messages: list[Message], config: GenerationConfig, cancel: threading.Event) -> Iterator[Event]:
+    def _events(self, messages: list[Message], config: GenerationConfig, cancel: threading.Event,
+                grammar: Grammar | None) -> Iterator[Event]:
         if not self._lock.acquire(blocking=False):
             raise SafeLocalError("this ensemble is already generating; wait for it or cancel it first")
         try:
-            run = _RUNS[config.method](self.models, lambda: self.gac_union, messages, config, cancel)
+            run = _RUNS[config.method](self.models, lambda: self.gac_union, messages, config, cancel, grammar)
             yield from run.events()
         finally:
             self._lock.release()
@@ -112,9 +116,10 @@ class Engine:
         messages: Sequence[Message],
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
+        grammar: Grammar | None = None,
     ) -> GenerationResult:
         result = None
-        for event in self.stream(messages, config, cancel):
+        for event in self.stream(messages, config, cancel, grammar):
             if isinstance(event, Done):
                 result = event.result
         assert result is not None

@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
@@ -102,6 +103,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     run.add_argument("--stop-loops", action="store_const", const=True, default=None,
                      help="end the reply once it keeps repeating itself (stop reason: loop)")
+    shape = run.add_mutually_exclusive_group()
+    shape.add_argument("--json-schema", type=Path, metavar="FILE",
+                       help="constrain the reply to JSON valid under this JSON Schema (every model of the ensemble)")
+    shape.add_argument("--grammar", type=Path, metavar="FILE",
+                       help="constrain the reply to this grammar (llguidance's Lark, or llama.cpp's GBNF)")
     run.add_argument("--system", help="system prompt")
     run.add_argument("--ctx", type=int, default=4096, help="context length per model")
     run.add_argument("--threads", type=int, default=None, help="threads per model (default: all cores)")
@@ -126,11 +132,21 @@ def _read_prompt(prompt: str) -> str:
     return text
 
 
+def _read_file(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SafeLocalError(f"cannot read the {what} {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
 def run_command(args: argparse.Namespace) -> int:
-    from safe_local.api import Ensemble, config_for, make_messages  # loads llama_cpp; keep `--help` fast
+    from safe_local.api import Ensemble, config_for, constraint_of, make_messages  # loads llama_cpp; keep `--help` fast
     from safe_local.store import select_ensemble
 
     prompt = _read_prompt(args.prompt)
+    grammar = constraint_of(_read_file(args.json_schema, "JSON schema"), _read_file(args.grammar, "grammar"))
     specs, preset_options = select_ensemble(args.models, args.preset)
     flags = dict(
         method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
@@ -149,7 +165,7 @@ def run_command(args: argparse.Namespace) -> int:
         result = None
         previous = signal.signal(signal.SIGINT, lambda *_: (cancel.set(), signal.signal(signal.SIGINT, previous)))
         try:
-            for event in ens.engine.stream(make_messages(prompt, args.system), config, cancel):
+            for event in ens.engine.stream(make_messages(prompt, args.system), config, cancel, grammar):
                 if isinstance(event, TextDelta) and not args.json:
                     sys.stdout.write(event.text)
                     sys.stdout.flush()

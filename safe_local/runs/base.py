@@ -45,6 +45,7 @@ from safe_local.events import (
     piece_text,
 )
 from safe_local.generation_config import GenerationConfig
+from safe_local.grammar import Constraint, Grammar
 from safe_local.loop_guard import LoopGuard
 from safe_local.reply_text import ReplyText
 
@@ -60,7 +61,7 @@ class Run:
     """One generation: the state and steps every method shares; a subclass's `loop` is the method."""
 
     def __init__(self, models: Sequence[Model], gac_union: Callable[[], GacUnion], messages: list[Message],
-                 config: GenerationConfig, cancel: threading.Event):
+                 config: GenerationConfig, cancel: threading.Event, grammar: Grammar | None = None):
         self.all_models = list(models)
         self.gac_union = gac_union  # built on first use, once per model set (the Engine keeps it)
         self.config = config
@@ -72,6 +73,7 @@ class Run:
         self.stats = GenerationStats(models=[ModelStats(m.name) for m in self.models])
         self.excluded = [np.flatnonzero(m.vocab.excluded_mask) for m in self.models]
         self.penalizers = [config.penalizer(m.vocab) for m in self.models]
+        self.constraint = None if grammar is None else Constraint(grammar, [m.vocab for m in self.models])
         self.prompts = [m.prompt_tokens(messages) for m in self.models]
         for m, p in zip(self.models, self.prompts):
             if len(p) >= m.n_ctx:
@@ -88,15 +90,16 @@ class Run:
     # --- plumbing -------------------------------------------------------------------------
 
     def evaluate(self, m: int, target: Sequence[int], positions: Sequence[int]) -> np.ndarray:
-        """Logits rows of model m, with its control tokens already set to -inf and its
-        repetition penalties applied.
+        """Logits rows of model m, with its control tokens already set to -inf, its repetition
+        penalties applied and, under a constraint, its tokens that would leave the grammar at -inf.
 
         Masking once here means no later step (sampling, consensus, unions) proposes a token
         that has no text, and none of them needs its own masked copy of a 262k-entry row.
         Penalizing here, in the model's own token space, means every later step (drafting,
         SAFE's C1/C2 and App. H acceptance, the unions) reads the distribution the sampler
         uses. The row at position p predicts target[p + 1], so its history is target[: p + 1]:
-        each row of a verifier's batch has its own.
+        each row of a verifier's batch has its own. The constraint is applied here for the same
+        reason: every later step then sees each model's distribution over valid tokens only.
         """
         model, stat = self.models[m], self.stats.models[m]
         before, t0 = model.n_decoded, time.perf_counter()
@@ -112,6 +115,10 @@ class Run:
             history = np.asarray(target, dtype=np.int64)
             for row, p in zip(rows, positions):
                 penalizer.apply(row, history[: p + 1])
+        if self.constraint is not None:
+            start = len(self.prompts[m])
+            for row, p in zip(rows, positions):
+                row[~self.constraint.mask(m, target[start: p + 1])] = -np.inf
         return rows
 
     def accept(self, data: bytes) -> None:

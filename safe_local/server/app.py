@@ -1,7 +1,7 @@
 """The HTTP API: an OpenAI-compatible FastAPI app over the scheduler.
 
 Routes: `GET /health`, and under `/v1` (also without the prefix, for clients whose base URL
-lacks it) `GET /models`, `POST /chat/completions` and `POST /completions`. Streaming replies
+lacks it) `GET /models`, `GET /models/{id}`, `POST /chat/completions` and `POST /completions`. Streaming replies
 are server-sent events, `data: {chunk}` lines ending with `data: [DONE]`. A client that
 disconnects cancels its generation at once, whether it streams, waits for a whole reply or is
 still in line. With an API key, every route but /health wants `Authorization: Bearer KEY`;
@@ -79,6 +79,15 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": await asyncio.to_thread(ids.listing)}
 
+    @api.get("/models/{model_id:path}")
+    async def model(model_id: str) -> dict[str, Any]:
+        listing = await asyncio.to_thread(ids.listing)
+        found = next((entry for entry in listing if entry["id"] == model_id), None)
+        if found is None:
+            raise ApiError(404, f"no model {model_id[:60]!r} here: GET /v1/models lists them", param="model",
+                           code="model_not_found")
+        return found
+
     @api.post("/chat/completions")
     async def chat(body: ChatRequest, request: Request) -> Any:
         return await _complete(request, body, ChatReply)
@@ -94,11 +103,17 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
             raise from_exception(e) from None
 
     async def _answer(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
+        for field, why in body.unsupported()[:1]:
+            raise ApiError(400, f"{field}: {why}", param=field, code="unsupported_parameter")
         choice = await asyncio.to_thread(ids.resolve, body.model)
         config = _config(choice, body, loaded.n_ctx)
+        try:
+            grammar = await asyncio.to_thread(body.grammar)
+        except SafeLocalError as e:
+            raise ApiError(400, str(e), param="response_format") from None
         gone = asyncio.ensure_future(_disconnected(request))
         try:
-            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt)
+            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt, grammar)
         except BaseException:
             gone.cancel()
             raise

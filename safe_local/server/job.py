@@ -21,6 +21,7 @@ from jinja2 import TemplateError
 from safe_local.backend.base import Message, Model
 from safe_local.events import Done, Event, GenerationResult
 from safe_local.generation_config import GenerationConfig
+from safe_local.grammar import Grammar
 from safe_local.server.errors import ApiError
 from safe_local.server.loaded import LoadedEnsemble
 from safe_local.server.models import Choice
@@ -89,7 +90,7 @@ class Job:
 
 
 def turn(loaded: LoadedEnsemble, choice: Choice, messages: list[Message], config: GenerationConfig,
-         cancel: threading.Event, cache_prompt: bool = True) -> Iterator[Accepted | Event]:
+         cancel: threading.Event, cache_prompt: bool = True, grammar: Grammar | None = None) -> Iterator[Accepted | Event]:
     """The work of one turn: Accepted once the reply can start, then the engine's events."""
     ensemble = loaded.get(choice)
     if cancel.is_set():  # the client left while the models loaded
@@ -98,7 +99,7 @@ def turn(loaded: LoadedEnsemble, choice: Choice, messages: list[Message], config
     yield Accepted()
     if not cache_prompt:
         ensemble.engine.reset_caches()
-    yield from ensemble.engine.stream(messages, config, cancel)
+    yield from ensemble.engine.stream(messages, config, cancel, grammar)
 
 
 def check_prompt(models: Sequence[Model], messages: list[Message], config: GenerationConfig) -> None:

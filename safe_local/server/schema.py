@@ -1,9 +1,10 @@
 """The request bodies the server accepts, and what they ask of the engine.
 
 `ChatRequest` and `CompletionRequest` declare the OpenAI fields the server honours (strict types:
-a "5" is no number), ignore other OpenAI fields, and pass the ensemble's own options
-(`method`, `base`, `chunk`, `weights`, ... every GenerationConfig field but `top_k`) from the
-top level of the body to the engine, whose own checks judge their values. A JSON null means the
+a "5" is no number), pass the ensemble's own options (`method`, `base`, `chunk`, `weights`, ...
+every GenerationConfig field but `top_k`) from the top level of the body to the engine, whose own
+checks judge their values, and name every other field in `unsupported()`: the server answers
+those with a 400, never by dropping them. `response_format` becomes the reply's constraint. A JSON null means the
 field is absent, as several SDKs send every optional field. Left out: `n` other
 than 1, tools, logprobs and images (refused or ignored with a reason below), and anything about
 which model answers (safe_local.server.models).
@@ -18,11 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 
 from safe_local.backend.base import Message
 from safe_local.generation_config import GenerationConfig
+from safe_local.grammar import Grammar
 
 # GenerationConfig fields a body may set by name. top_k is left out: other servers read it as a
 # sampling option, and taking it for UniTE's union size would change the ensemble silently.
 _OPENAI_NAMED = {"max_tokens", "temperature", "top_p", "seed", "stop"}
 EXTENSION_FIELDS = frozenset(f.name for f in dataclasses.fields(GenerationConfig)) - _OPENAI_NAMED - {"top_k"}
+# Fields with no effect here that clients send as a matter of course, accepted as long as they ask
+# for nothing the server would not do (see `unsupported`).
+_NO_EFFECT = {"user", "metadata", "store", "service_tier", "logit_bias", "parallel_tool_calls", "modalities"}
+# Why some well-known fields are refused, and what to use instead.
+_INSTEAD = {
+    "top_k": "safe-local's sampler has no top-k cut: use min_p (or top_p)",
+    "functions": "use tools", "function_call": "use tools and tool_choice",
+    "best_of": "send one request per reply", "suffix": "safe-local continues prompts only at their end",
+}
 # OpenAI's "developer" role is the system message of newer clients.
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
@@ -88,6 +99,19 @@ class GenerationRequest(_NullIsAbsent):
     def include_usage(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
 
+    def grammar(self) -> Grammar | None:
+        """The constraint the body asks for (none here; chat's response_format)."""
+        return None
+
+    def unsupported(self) -> list[tuple[str, str]]:
+        """(field, why) for each field of the body the server does not honour, in body order."""
+        out = []
+        for key, value in (self.model_extra or {}).items():
+            if key in EXTENSION_FIELDS or (key in _NO_EFFECT and _no_effect(key, value)):
+                continue
+            out.append((key, _INSTEAD.get(key, "not supported by safe-local")))
+        return out
+
     def options(self) -> dict[str, Any]:
         """Engine options the body sets; values are checked by GenerationConfig, not here."""
         # max_completion_tokens is the newer name for the same limit; a client that sends both means it.
@@ -100,6 +124,26 @@ class GenerationRequest(_NullIsAbsent):
 
 class ChatRequest(GenerationRequest):
     messages: Annotated[list[dict[str, Any]], WithJsonSchema(_MESSAGES)]
+    response_format: dict[str, Any] | None = None
+
+    @field_validator("response_format")
+    @classmethod
+    def _known_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        kind = None if value is None else value.get("type")
+        if value is not None and kind not in ("text", "json_object", "json_schema"):
+            raise ValueError(f"type must be text, json_object or json_schema, got {kind!r}")
+        if kind == "json_schema" and not isinstance((value.get("json_schema") or {}).get("schema", {}), (dict, bool)):
+            raise ValueError("json_schema.schema must be a JSON Schema object")
+        return value
+
+    def grammar(self) -> Grammar | None:
+        """The constraint response_format asks for (None for free text); SafeLocalError if unusable."""
+        kind = (self.response_format or {}).get("type", "text")
+        if kind == "json_object":
+            return Grammar.json_object()
+        if kind == "json_schema":
+            return Grammar.from_json_schema((self.response_format or {}).get("json_schema", {}).get("schema", {}))
+        return None
 
     @field_validator("messages")
     @classmethod
@@ -132,6 +176,19 @@ class CompletionRequest(GenerationRequest):
         # The engine answers conversations (each model keeps its own chat template), so a plain
         # prompt is one user turn, as `safe-local run` sends it.
         return [{"role": "user", "content": self.prompt}]
+
+
+def _no_effect(key: str, value: Any) -> bool:
+    """Whether a no-effect field's value asks for nothing the server would have to do."""
+    if key == "store":
+        return value is False
+    if key == "logit_bias":
+        return value == {}
+    if key == "service_tier":
+        return value in ("auto", "default")
+    if key == "modalities":
+        return value == ["text"]
+    return True
 
 
 def _text_message(i: int, message: dict[str, Any]) -> dict[str, str]:

@@ -51,9 +51,24 @@ def test_penalty_flags_reach_the_engine():
     assert json.loads(p.stdout)["text"] != plain
 
 
+def test_a_json_schema_or_grammar_file_constrains_the_reply(tmp_path):
+    schema = {"type": "object", "properties": {"answer": {"type": "integer", "minimum": 0, "maximum": 100}},
+              "required": ["answer"], "additionalProperties": False}
+    (tmp_path / "answer.json").write_text(json.dumps(schema))
+    p = _cli("run", "What is 6 * 7?", "--json-schema", str(tmp_path / "answer.json"), "--max-tokens", "20")
+    assert p.returncode == 0, p.stderr
+    assert set(json.loads(p.stdout)) == {"answer"}
+    (tmp_path / "yes.gbnf").write_text('root ::= "yes" | "no"\n')
+    p = _cli("run", "Is Paris in France?", "--grammar", str(tmp_path / "yes.gbnf"), "--models", "smollm2-135m")
+    assert p.returncode == 0 and p.stdout.strip() in ("yes", "no"), p.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["run", "hi", "--json-schema", "/nonexistent.json"], "cannot read the JSON schema /nonexistent.json"),
+        (["run", "hi", "--grammar", "/nonexistent.gbnf"], "cannot read the grammar /nonexistent.gbnf"),
+        (["run", "hi", "--grammar", "a", "--json-schema", "b"], "not allowed with argument"),
         (["run", "hi", "--models", "no-such-model,smollm2-135m"], "unknown model 'no-such-model'"),
         (["run", "hi", "--method", "vote"], "invalid choice"),
         (["run", "hi", "--weights", "1,x"], "comma-separated"),

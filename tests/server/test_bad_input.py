@@ -1,5 +1,5 @@
 """Bad requests get their status and an OpenAI-shaped error naming what is wrong, and the server
-keeps serving; fields it does not know are ignored."""
+keeps serving; a field it does not honour is a 400 naming it, never dropped."""
 
 from __future__ import annotations
 
@@ -74,10 +74,24 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(tiny_server):
     assert status == 405 and _error(405, reply)
 
 
-def test_unknown_fields_are_ignored_and_text_parts_are_text(tiny_server):
+@pytest.mark.parametrize("field, value, says", [
+    ("top_k", 40, "use min_p"), ("no_such_option", [1], "not supported by safe-local"),
+    ("logit_bias", {"50256": -100}, "not supported"), ("store", True, "not supported"),
+    ("functions", [{"name": "f"}], "use tools"), ("modalities", ["text", "audio"], "not supported"),
+    ("suffix", "x", "only at their end"),
+])
+def test_a_field_the_server_does_not_honour_is_a_400_naming_it(tiny_server, field, value, says):
+    status, _, reply = request(tiny_server, "POST", "/v1/chat/completions", {"messages": HI, field: value})
+    assert status == 400, reply
+    error = _error(400, reply)
+    assert (error["param"], error["code"]) == (field, "unsupported_parameter") and says in error["message"]
+    assert error["message"].startswith(f"{field}: ")
+
+
+def test_fields_that_change_nothing_are_accepted_and_text_parts_are_text(tiny_server):
     plain = request(tiny_server, "POST", "/v1/chat/completions", {"messages": HI, "max_tokens": 4})
-    extra = {"user": "me", "logit_bias": {}, "tools": [], "parallel_tool_calls": False, "metadata": {"a": "b"},
-             "response_format": {"type": "text"}, "top_k": 40, "no_such_option": [1]}
+    extra = {"user": "me", "logit_bias": {}, "parallel_tool_calls": False, "metadata": {"a": "b"}, "store": False,
+             "service_tier": "auto", "modalities": ["text"], "response_format": {"type": "text"}}
     parts = [{"role": "user", "content": [{"type": "text", "text": "Say "}, {"type": "text", "text": "hi."}]}]
     other = request(tiny_server, "POST", "/v1/chat/completions", {"messages": parts, "max_tokens": 4, **extra})
     assert plain[0] == other[0] == 200

@@ -7,6 +7,9 @@ import json
 import subprocess
 import sys
 
+import openai
+import pytest
+
 from safe_local.api import config_for, make_messages
 from safe_local.events import GenerationResult
 from safe_local.server.replies import FINISH
@@ -132,3 +135,7 @@ def test_models_lists_presets_and_local_models_with_ids(client):
     assert all(ids) and len(ids) == len(set(ids))
     assert "tiny" in ids and set(NAMES) <= set(ids)
     assert next(m for m in models if m.id == "tiny").model_extra["models"] == list(NAMES)
+    for model_id in ("tiny", NAMES[2]):
+        assert client.models.retrieve(model_id).model_dump() == next(m for m in models if m.id == model_id).model_dump()
+    with pytest.raises(openai.NotFoundError, match="no model 'nope' here"):
+        client.models.retrieve("nope")
