@@ -64,24 +64,29 @@ class Engine:
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
         grammar: Grammar | None = None,
+        top_logprobs: int | None = None,
+        tools: Sequence[dict] | None = None,
     ) -> Iterator[Event]:
         """Generate a reply, yielding TextDelta and EnsembleEvent as they happen, then Done.
 
         The config and messages are checked here, at the call; the generation starts when the
         first event is asked for. With a grammar, every model's tokens are masked to those that
-        keep the reply valid (safe_local.grammar).
+        keep the reply valid (safe_local.grammar). With top_logprobs (0 or more), each accepted
+        piece's log-probability and that many alternatives come as Logprobs events and in the result.
+        `tools` (OpenAI function descriptions) go into every model's prompt (backend.chat_template).
         """
         config.validate(len(self.models))
         if not messages:
             raise SafeLocalError("nothing to answer: give a prompt or at least one message")
-        return self._events(list(messages), config, cancel or threading.Event(), grammar)
+        return self._events(list(messages), config, cancel or threading.Event(), grammar, top_logprobs, tools)
 
     def _events(self, messages: list[Message], config: GenerationConfig, cancel: threading.Event,
-                grammar: Grammar | None) -> Iterator[Event]:
+                grammar: Grammar | None, top_logprobs: int | None, tools: Sequence[dict] | None) -> Iterator[Event]:
         if not self._lock.acquire(blocking=False):
             raise SafeLocalError("this ensemble is already generating; wait for it or cancel it first")
         try:
-            run = _RUNS[config.method](self.models, lambda: self.gac_union, messages, config, cancel, grammar)
+            run = _RUNS[config.method](self.models, lambda: self.gac_union, messages, config, cancel, grammar,
+                                       top_logprobs, tools)
             yield from run.events()
         finally:
             self._lock.release()
@@ -117,9 +122,11 @@ class Engine:
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
         grammar: Grammar | None = None,
+        top_logprobs: int | None = None,
+        tools: Sequence[dict] | None = None,
     ) -> GenerationResult:
         result = None
-        for event in self.stream(messages, config, cancel, grammar):
+        for event in self.stream(messages, config, cancel, grammar, top_logprobs, tools):
             if isinstance(event, Done):
                 result = event.result
         assert result is not None

@@ -37,6 +37,27 @@ class ModelView:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One emitted piece of the reply and its log-probability under the distribution it was chosen
+    from: the drafter's where it decided (greedy: its softmax; sampled: its sampler's), the
+    ensemble's where the models were ensembled (greedy: the sharpened ensemble; sampled: P*).
+    An ensembled string may span several of the drafter's tokens."""
+
+    token: str
+    bytes: list[int]
+    logprob: float
+    top: list[tuple[str, list[int], float]]  # the likeliest alternatives (token, bytes, logprob), best first
+    source: str  # "drafter" or "ensemble"
+
+
+@dataclass(frozen=True)
+class Logprobs:
+    """The log-probabilities of the pieces just accepted into the reply (asked for with top_logprobs)."""
+
+    entries: list[TokenLogprob]
+
+
+@dataclass(frozen=True)
 class SpeculativeTest:
     """The acceptance test of a sampled SAFE position (safe_local.core.speculative)."""
 
@@ -112,6 +133,7 @@ class GenerationResult:
     stats: GenerationStats
     message: str = ""  # why it stopped, when that is worth saying (context full)
     base: str | None = None
+    logprobs: list[TokenLogprob] | None = None  # when asked for (top_logprobs)
 
     def to_dict(self) -> dict:
         s = self.stats
@@ -144,4 +166,4 @@ class Done:
     result: GenerationResult
 
 
-Event = Union[TextDelta, EnsembleEvent, Done]
+Event = Union[TextDelta, EnsembleEvent, Logprobs, Done]

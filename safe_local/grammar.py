@@ -34,6 +34,8 @@ from safe_local.errors import SafeLocalError
 
 # Compact JSON: flexible whitespace lets a small model fill a reply with blanks between tokens.
 _JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False}
+# A tool call's JSON is written as Qwen2.5 writes it (`{"name": "f", "arguments": {...}}`).
+_CALL_OPTIONS: dict[str, Any] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 # An integer the schema leaves unbounded is kept within JSON's interoperable range (RFC 8259 §6:
 # IEEE 754 doubles hold integers exactly up to 2^53 - 1), as llama.cpp's own converter keeps it
 # to 16 digits: unbounded, the small models here write "7700000000..." until the token limit.
@@ -70,6 +72,24 @@ class Grammar:
         """Any JSON object (OpenAI's response_format json_object)."""
         return cls._checked(llguidance.LLMatcher.grammar_from_json_schema({"type": "object"}, defaults=_JSON_OPTIONS),
                             "json object")
+
+    @classmethod
+    def tool_calls(cls, tools: Sequence[dict[str, Any]], choice: str = "auto") -> "Grammar":
+        """A reply that calls one of `tools` (OpenAI function descriptions) as
+        `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`, the arguments valid under
+        the function's parameters; `choice` "required" (any tool), a tool's name (that one), or
+        "auto": a call, or text that does not start with "<" or "{" (a reply that starts with "{" is
+        a call written without its tags, as small models often do). Separators as Qwen2.5 writes them."""
+        calls = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
+                  "properties": {"name": {"const": t["function"]["name"]},
+                                 "arguments": _bounded(t["function"].get("parameters") or {"type": "object"})}}
+                 for t in tools if choice in ("auto", "required") or t["function"]["name"] == choice]
+        if not calls:
+            raise SafeLocalError(f"tool_choice names {choice!r}, which is not one of the tools")
+        schema = {"anyOf": calls, "x-guidance": _CALL_OPTIONS}
+        call = 'call: "<tool_call>\\n" arguments "\\n</tool_call>"\narguments: %json ' + json.dumps(schema)
+        start = "start: call | arguments | TEXT\nTEXT: /[^<{][\\s\\S]*/" if choice == "auto" else "start: call"
+        return cls._checked(llguidance.LLMatcher.grammar_from_lark(start + "\n" + call + "\n"), "tool call")
 
     @classmethod
     def from_grammar(cls, grammar: str) -> "Grammar":

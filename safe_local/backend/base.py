@@ -23,7 +23,10 @@ class ContextFullError(SafeLocalError):
     """The token sequence no longer fits the model's context window."""
 
 
-Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
+# {"role": "system"|"user"|"assistant", "content": str}; also {"role": "tool", "content": str} and
+# an assistant turn with OpenAI's "tool_calls" (safe_local.backend.chat_template renders both), and
+# [{"role": "raw", "content": str}]: a prompt continued as it is, with no chat template.
+Message = dict
 
 
 class Model(Protocol):
@@ -36,7 +39,7 @@ class Model(Protocol):
     @property
     def cached_tokens(self) -> list[int]: ...
 
-    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]: ...
+    def prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> list[int]: ...
 
     def tokenize(self, text: bytes, special: bool = False) -> list[int]: ...
 

@@ -192,9 +192,10 @@ class LlamaModel:
                 return list(out[:n])
             n_max = -n
 
-    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        """The conversation rendered with this model's own chat template, ready for generation."""
-        ids = self.tokenize(self.chat_template.render(messages).encode("utf-8"), special=True)
+    def prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> list[int]:
+        """The conversation (and the tools it may call) rendered with this model's own chat
+        template, ready for generation."""
+        ids = self.tokenize(self.chat_template.render(messages, tools).encode("utf-8"), special=True)
         if self.add_bos and self.bos_id >= 0 and (not ids or ids[0] != self.bos_id):
             ids.insert(0, self.bos_id)
         return ids

@@ -132,8 +132,8 @@ class RemoteModel:
     def lost(self) -> bool:
         return self._lost is not None
 
-    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        return self._call("prompt_tokens", list(messages))
+    def prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> list[int]:
+        return self._call("prompt_tokens", list(messages), list(tools) if tools else None)
 
     def tokenize(self, text: bytes, special: bool = False) -> list[int]:
         return self._call("tokenize", text, special)

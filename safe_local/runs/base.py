@@ -28,6 +28,7 @@ from safe_local.core import (
     sample_token,
     sampler_distribution,
     sharpen,
+    softmax,
     top_indices,
     unite_union,
 )
@@ -36,12 +37,14 @@ from safe_local.events import (
     Done,
     EnsembleEvent,
     Event,
-    SpeculativeTest,
     GenerationResult,
     GenerationStats,
+    Logprobs,
     ModelStats,
     ModelView,
+    SpeculativeTest,
     TextDelta,
+    TokenLogprob,
     piece_text,
 )
 from safe_local.generation_config import GenerationConfig
@@ -61,7 +64,8 @@ class Run:
     """One generation: the state and steps every method shares; a subclass's `loop` is the method."""
 
     def __init__(self, models: Sequence[Model], gac_union: Callable[[], GacUnion], messages: list[Message],
-                 config: GenerationConfig, cancel: threading.Event, grammar: Grammar | None = None):
+                 config: GenerationConfig, cancel: threading.Event, grammar: Grammar | None = None,
+                 top_logprobs: int | None = None, tools: Sequence[dict] | None = None):
         self.all_models = list(models)
         self.gac_union = gac_union  # built on first use, once per model set (the Engine keeps it)
         self.config = config
@@ -74,7 +78,9 @@ class Run:
         self.excluded = [np.flatnonzero(m.vocab.excluded_mask) for m in self.models]
         self.penalizers = [config.penalizer(m.vocab) for m in self.models]
         self.constraint = None if grammar is None else Constraint(grammar, [m.vocab for m in self.models])
-        self.prompts = [m.prompt_tokens(messages) for m in self.models]
+        self.top_logprobs = top_logprobs  # None: log-probabilities are not recorded
+        self.logprobs: list[TokenLogprob] = []
+        self.prompts = [m.prompt_tokens(messages, tools) for m in self.models]
         for m, p in zip(self.models, self.prompts):
             if len(p) >= m.n_ctx:
                 raise SafeLocalError(
@@ -140,6 +146,27 @@ class Run:
         c = self.config
         return sample_token(logits, c.temperature, c.top_p, self.rng, min_p=c.min_p)
 
+    def chosen_from(self, logits: np.ndarray) -> np.ndarray:
+        """The distribution a drafter's token is chosen from: its softmax (greedy), its sampler's (sampled)."""
+        c = self.config
+        return sampler_distribution(logits, c.temperature, c.top_p, c.min_p) if c.temperature > 0 else softmax(logits)
+
+    def logprob(self, probs: np.ndarray, index: int, key: Callable[[int], bytes], source: str) -> TokenLogprob:
+        """The entry of the string at `index` of `probs` (a distribution over ids or union strings)."""
+        def entry(i: int) -> tuple[str, list[int], float]:
+            piece = key(i)
+            with np.errstate(divide="ignore"):
+                return piece_text(piece), list(b"" if piece == EOG_KEY else piece), float(np.log(probs[i]))
+        token, raw, value = entry(index)
+        top = [entry(int(i)) for i in top_indices(probs, self.top_logprobs or 0) if probs[i] > 0]
+        return TokenLogprob(token, raw, value, top, source)
+
+    def note(self, entries: list[TokenLogprob]) -> None:
+        """Record the log-probabilities of pieces just accepted, and queue them as an event."""
+        if entries:
+            self.logprobs += entries
+            self.pending.append(Logprobs(entries))
+
     def events(self) -> Iterator[Event]:
         t0 = time.perf_counter()
         reason, message = "length", ""
@@ -168,6 +195,7 @@ class Run:
                 stop_reason=reason,
                 message=message,
                 stats=self.stats,
+                logprobs=self.logprobs if self.top_logprobs is not None else None,
             )
         )
 
@@ -208,9 +236,10 @@ class Run:
                 star = kept / kept.sum()
         return star
 
-    def choose(self, dist: UnionDistribution, drafted_key: bytes | None) -> tuple[bytes, str | None, np.ndarray]:
+    def choose(self, dist: UnionDistribution, drafted_key: bytes | None) -> tuple[int, str | None, np.ndarray]:
         """Pick the ensemble's string: the sharpened argmax, or (sampling, every-token methods) a
-        draw from the target P*.
+        draw from the target P*. Returns its union index, the sharpening applied, and what it was
+        chosen from.
 
         With a drafter (SAFE), the string must be one the drafter can continue from: its own
         piece, or whole UTF-8 characters it can tokenize. A lone byte of a character from
@@ -220,7 +249,8 @@ class Run:
         """
         p, applied = self.sharpened(dist)
         if self.config.temperature > 0:
-            return dist.strings[draw(self.target(p), self.rng)], applied, p
+            star = self.target(p)
+            return draw(star, self.rng), applied, star
         if drafted_key is not None:
             whole = p.copy()
             for i in top_indices(p, 32):
@@ -228,7 +258,7 @@ class Run:
                     break
                 p[i] = 0.0
             p = p / p.sum() if p.sum() > 0 else whole
-        return dist.strings[int(np.argmax(p))], applied, p
+        return int(np.argmax(p)), applied, p
 
     def continuable(self, dist: UnionDistribution) -> np.ndarray:
         """(U,) bool: the union strings the drafter can take (drafter_can_take), cached for GaC's union."""

@@ -37,17 +37,22 @@ class PushedRun(Run):
                     tok = self.sample(d_logits)
                     if d.eog_mask[tok]:
                         raise Stop("eos")
+                    if self.top_logprobs is not None:
+                        self.note([self.logprob(self.chosen_from(d_logits), tok, d.key, "drafter")])
                     self.push(seqs, d.key(tok), drafter_ids=[tok])
                     yield
                     continue
             logits = [d_logits] + [self.evaluate(m, seqs[m], [len(seqs[m]) - 1])[0] for m in range(1, k)]
             dist = self.union(logits)
-            chosen, _, scores = self.choose(dist, drafted_key=None)
+            at, _, scores = self.choose(dist, drafted_key=None)
+            chosen = dist.strings[at]
             tops = [dist.strings[int(np.argmax(row))] for row in dist.per_model]
             views = [string_view(dist, m, chosen) for m in range(k)]
             self.report(len(self.data), self.data, tops[0], dist, chosen, None, scores, None, tops, views)
             if chosen == EOG_KEY:
                 raise Stop("eos")
+            if self.top_logprobs is not None:
+                self.note([self.logprob(scores, at, dist.strings.__getitem__, "ensemble")])
             self.push(seqs, chosen)
             yield
 

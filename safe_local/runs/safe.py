@@ -38,7 +38,7 @@ from safe_local.core import (
     softmax,
     token_ends,
 )
-from safe_local.events import SpeculativeTest
+from safe_local.events import SpeculativeTest, TokenLogprob
 from safe_local.generation_config import AUTO, CHUNK_MAX, CHUNK_MIN, CHUNK_START
 from safe_local.runs.base import Run, Stop, aligned_view, max_prob
 
@@ -55,6 +55,7 @@ class Drafted:
     # each tested position's uniform.
     proposals: list[np.ndarray] = field(default_factory=list)
     draws: dict[int, float] = field(default_factory=dict)
+    ensembled: dict[int, TokenLogprob] = field(default_factory=dict)  # asked for: what was chosen where
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class SafeRun(Run):
                 new = [t for t in new if not dv.eog_mask[t]]
             # A replacement string may be several drafter tokens: never pass max_tokens.
             new = (new + replacement)[: c.max_tokens - len(gen)]
+            if self.top_logprobs is not None:
+                self.note(self.kept_logprobs(draft, kept, eos, bool(replacement)))
             gen.extend(new)
             self.stats.tokens = len(gen)
             self.accept(self.data + b"".join(dv.pieces[t] for t in new))
@@ -245,6 +248,25 @@ class SafeRun(Run):
             return False
         return draft.draws[j] * float(self.proposal_of(draft, j)[same].sum()) <= bound
 
+    def ensembled_at(self, draft: Drafted, j: int, probs: np.ndarray, index: int, dist) -> None:
+        """Asked for: the log-probability of what the ensemble put at drafted position j."""
+        if self.top_logprobs is not None:
+            draft.ensembled[j] = self.logprob(probs, index, dist.strings.__getitem__, "ensemble")
+
+    def kept_logprobs(self, draft: Drafted, kept: int, eos: bool, replaced: bool) -> list[TokenLogprob]:
+        """The entries of a cycle's new pieces: each kept drafted token (the ensemble's where it was
+        ensembled, else the drafter's), then the string that replaced the next one."""
+        vocab = self.models[0].vocab
+        out = []
+        for j in range(kept):
+            if eos and vocab.eog_mask[draft.ids[j]]:
+                continue
+            probs = draft.proposals[j] if self.sampled else softmax(draft.logits[j])
+            out.append(draft.ensembled.get(j) or self.logprob(probs, draft.ids[j], vocab.key, "drafter"))
+        if replaced:
+            out.append(draft.ensembled[kept])
+        return out
+
     def proposal_of(self, draft: Drafted, j: int) -> np.ndarray:
         """q: the drafter's sampler distribution that drafted token j was drawn from. The test is
         exact only with this one (its raw softmax instead is the bug the exactness tests plant)."""
@@ -315,6 +337,7 @@ class SafeRun(Run):
             u = draft.draws[j]
             idx, kept = accept_or_resample(star, q, at, self.rng, u=u)
             chosen, drafted = dist.strings[idx], dv.key(draft.ids[j])
+            self.ensembled_at(draft, j, star, idx, dist)
             views = [aligned_view(self.models[m], logits[m], aligned[m]) for m in range(len(self.models))]
             tokens = [drafted] + [EOG_KEY if a < 0 else self.models[m].vocab.key(a) for m, a in enumerate(aligned) if m > 0]
             test = SpeculativeTest(u, 0.0 if at is None else float(star[at]), 0.0 if at is None else float(q[at]), kept)
@@ -344,7 +367,9 @@ class SafeRun(Run):
             if cons.c1 or cons.c2 > c.consensus_threshold:
                 continue
             dist = self.union(logits)
-            chosen, sharpened, scores = self.choose(dist, drafted_key=dv.key(draft.ids[j]))
+            at, sharpened, scores = self.choose(dist, drafted_key=dv.key(draft.ids[j]))
+            chosen = dist.strings[at]
+            self.ensembled_at(draft, j, scores, at, dist)
             tokens = [dv.key(draft.ids[j])] + [
                 EOG_KEY if a < 0 else self.models[m].vocab.key(a) for m, a in enumerate(aligned) if m > 0
             ]

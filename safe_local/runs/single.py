@@ -21,6 +21,8 @@ class SingleRun(Run):
             tok = self.sample(logits)
             if model.vocab.eog_mask[tok]:
                 raise Stop("eos")
+            if self.top_logprobs is not None:
+                self.note([self.logprob(self.chosen_from(logits), tok, model.vocab.key, "drafter")])
             gen.append(tok)
             self.stats.tokens = len(gen)
             self.stats.cycles += 1

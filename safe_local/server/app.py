@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from safe_local.api import config_for
 from safe_local.errors import SafeLocalError
-from safe_local.events import Done, TextDelta
+from safe_local.events import Done, Logprobs, TextDelta, TokenLogprob
 from safe_local.generation_config import GenerationConfig
 from safe_local.server.errors import ApiError, from_exception, install_handlers
 from safe_local.server.job import Job
@@ -110,14 +110,20 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
         try:
             grammar = await asyncio.to_thread(body.grammar)
         except SafeLocalError as e:
-            raise ApiError(400, str(e), param="response_format") from None
+            raise ApiError(400, str(e), param="tool_choice" if body.engine_tools() else "response_format") from None
+        try:
+            top_logprobs = body.top_logprobs_wanted()
+        except SafeLocalError as e:
+            raise ApiError(400, str(e), param="top_logprobs") from None
         gone = asyncio.ensure_future(_disconnected(request))
         try:
-            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt, grammar)
+            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt, grammar,
+                                        top_logprobs, body.engine_tools())
         except BaseException:
             gone.cancel()
             raise
-        reply = shape(choice.id, body.include_usage)
+        echo = body.prompt if isinstance(body, CompletionRequest) and body.echo else ""
+        reply = shape(choice.id, body.include_usage, top_logprobs is not None, body.engine_tools(), echo)
         if body.stream:
             return StreamingResponse(_events(job, reply, gone), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -154,10 +160,17 @@ async def _events(job: Job, reply: Reply, gone: asyncio.Future[None]) -> AsyncIt
     try:
         for chunk in reply.start():
             yield _sse(chunk)
+        logprobs: list[TokenLogprob] = []  # a piece's log-probability comes before its text is let out
         async for item in job:
-            if isinstance(item, TextDelta):
-                yield _sse(reply.piece(item.text))
+            if isinstance(item, Logprobs):
+                logprobs += item.entries
+            elif isinstance(item, TextDelta):
+                for chunk in reply.piece(item.text, logprobs):
+                    yield _sse(chunk)
+                logprobs = []
             elif isinstance(item, Done):
+                for chunk in reply.piece("", logprobs) if logprobs else []:
+                    yield _sse(chunk)
                 for chunk in reply.end(item.result):
                     yield _sse(chunk)
         yield "data: [DONE]\n\n"

@@ -90,24 +90,26 @@ class Job:
 
 
 def turn(loaded: LoadedEnsemble, choice: Choice, messages: list[Message], config: GenerationConfig,
-         cancel: threading.Event, cache_prompt: bool = True, grammar: Grammar | None = None) -> Iterator[Accepted | Event]:
+         cancel: threading.Event, cache_prompt: bool = True, grammar: Grammar | None = None,
+         top_logprobs: int | None = None, tools: list[dict] | None = None) -> Iterator[Accepted | Event]:
     """The work of one turn: Accepted once the reply can start, then the engine's events."""
     ensemble = loaded.get(choice)
     if cancel.is_set():  # the client left while the models loaded
         return
-    check_prompt(ensemble.models, messages, config)
+    check_prompt(ensemble.models, messages, config, tools)
     yield Accepted()
     if not cache_prompt:
         ensemble.engine.reset_caches()
-    yield from ensemble.engine.stream(messages, config, cancel, grammar)
+    yield from ensemble.engine.stream(messages, config, cancel, grammar, top_logprobs, tools)
 
 
-def check_prompt(models: Sequence[Model], messages: list[Message], config: GenerationConfig) -> None:
+def check_prompt(models: Sequence[Model], messages: list[Message], config: GenerationConfig,
+                 tools: list[dict] | None = None) -> None:
     """ApiError 400 unless every model that will answer can render the conversation and has room after it."""
     used = [models[config.single_model]] if config.method == "single" else models
     for model in used:
         try:
-            n = len(model.prompt_tokens(messages))
+            n = len(model.prompt_tokens(messages, tools))
         except TemplateError as e:
             raise ApiError(400, f"{model.name}'s chat template refuses this conversation: {e}", param="messages") from None
         if n >= model.n_ctx:

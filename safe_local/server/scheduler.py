@@ -38,7 +38,8 @@ class Scheduler:
                 "queued": self.turns.waiting, "queue_limit": self.turns.limit}
 
     async def start(self, choice: Choice, messages: list[Message], config: GenerationConfig,
-                    gone: asyncio.Future[None], cache_prompt: bool = True, grammar: Grammar | None = None) -> Job:
+                    gone: asyncio.Future[None], cache_prompt: bool = True, grammar: Grammar | None = None,
+                    top_logprobs: int | None = None, tools: list[dict] | None = None) -> Job:
         """A running Job whose reply has been accepted; `gone` resolving cancels it (client left)."""
         await self._wait_turn(gone)
         started = time.monotonic()
@@ -49,7 +50,8 @@ class Scheduler:
             self.turns.release()
 
         try:
-            self.job = job = Job(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt, grammar),
+            self.job = job = Job(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt, grammar,
+                                                             top_logprobs, tools),
                                  on_end=end)
         except BaseException:
             end()

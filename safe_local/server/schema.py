@@ -13,11 +13,14 @@ which model answers (safe_local.server.models).
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from safe_local.backend.base import Message
+from safe_local.backend.chat_template import RAW
+from safe_local.errors import SafeLocalError
 from safe_local.generation_config import GenerationConfig
 from safe_local.grammar import Grammar
 
@@ -35,7 +38,8 @@ _INSTEAD = {
     "best_of": "send one request per reply", "suffix": "safe-local continues prompts only at their end",
 }
 # OpenAI's "developer" role is the system message of newer clients.
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # What the OpenAPI schema says of the messages: the validators below check it with messages that
 # name the field, so the schema is declared rather than derived (clients and fuzzers read it).
@@ -43,8 +47,13 @@ _TEXT = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
     "type": "object", "required": ["type", "text"],
     "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]}
 _MESSAGES = {"type": "array", "minItems": 1, "items": {
-    "type": "object", "required": ["role", "content"],
-    "properties": {"role": {"enum": list(_ROLES)}, "content": _TEXT}}}
+    "type": "object", "required": ["role"],
+    "properties": {"role": {"enum": list(_ROLES)}, "content": {"anyOf": [_TEXT, {"type": "null"}]},
+                   "tool_call_id": {"type": "string"},
+                   "tool_calls": {"type": "array", "items": {"type": "object", "required": ["function"], "properties": {
+                       "id": {"type": "string"}, "type": {"const": "function"},
+                       "function": {"type": "object", "required": ["name", "arguments"],
+                                    "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}}}}}}}}}
 _PROMPT = {"anyOf": [{"type": "string", "minLength": 1},
                      {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "string", "minLength": 1}}]}
 
@@ -103,6 +112,14 @@ class GenerationRequest(_NullIsAbsent):
         """The constraint the body asks for (none here; chat's response_format)."""
         return None
 
+    def top_logprobs_wanted(self) -> int | None:
+        """How many alternatives to give with each piece's log-probability; None: no log-probabilities."""
+        return None
+
+    def engine_tools(self) -> list[dict[str, Any]] | None:
+        """The tools every model's prompt describes (chat only)."""
+        return None
+
     def unsupported(self) -> list[tuple[str, str]]:
         """(field, why) for each field of the body the server does not honour, in body order."""
         out = []
@@ -125,6 +142,22 @@ class GenerationRequest(_NullIsAbsent):
 class ChatRequest(GenerationRequest):
     messages: Annotated[list[dict[str, Any]], WithJsonSchema(_MESSAGES)]
     response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, json_schema_extra={"minimum": 0, "maximum": 20})
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_range(cls, n: int | None) -> int | None:
+        if n is not None and not 0 <= n <= 20:
+            raise ValueError(f"must be from 0 to 20, got {n}")
+        return n
+
+    def top_logprobs_wanted(self) -> int | None:
+        if self.top_logprobs is not None and not self.logprobs:
+            raise SafeLocalError("top_logprobs needs logprobs: true")
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @field_validator("response_format")
     @classmethod
@@ -136,8 +169,42 @@ class ChatRequest(GenerationRequest):
             raise ValueError("json_schema.schema must be a JSON Schema object")
         return value
 
+    @field_validator("tools")
+    @classmethod
+    def _functions(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for i, tool in enumerate(tools or []):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+                raise ValueError(f"tool {i} must be {{\"type\": \"function\", \"function\": {{...}}}}")
+            if not isinstance(function.get("name"), str) or not _TOOL_NAME.match(function["name"]):
+                raise ValueError(f"tool {i} needs a name of 1-64 letters, digits, _ or -, got {function.get('name')!r}")
+            if not isinstance(function.get("parameters", {}), dict):
+                raise ValueError(f"tool {i}'s parameters must be a JSON Schema object")
+        return tools
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _choice(cls, choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        named = isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str)
+        if choice is not None and choice not in ("none", "auto", "required") and not named:
+            raise ValueError('must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}')
+        return choice
+
+    def tool_mode(self) -> str | None:
+        """None without tools (or with tool_choice none), else "auto", "required" or the tool's name."""
+        if not self.tools or self.tool_choice == "none":
+            return None
+        if isinstance(self.tool_choice, dict):
+            return self.tool_choice["function"]["name"]
+        return self.tool_choice or "auto"
+
     def grammar(self) -> Grammar | None:
-        """The constraint response_format asks for (None for free text); SafeLocalError if unusable."""
+        """The constraint response_format or tools ask for (None for free text); SafeLocalError if unusable."""
+        mode = self.tool_mode()
+        if mode is not None:
+            if (self.response_format or {}).get("type", "text") != "text":
+                raise SafeLocalError("response_format together with tools is not supported: send one of them")
+            return Grammar.tool_calls(self.tools or [], mode)
         kind = (self.response_format or {}).get("type", "text")
         if kind == "json_object":
             return Grammar.json_object()
@@ -153,11 +220,25 @@ class ChatRequest(GenerationRequest):
         return [_text_message(i, m) for i, m in enumerate(messages)]
 
     def engine_messages(self) -> list[Message]:
-        return [{"role": m["role"], "content": m["content"]} for m in self.messages]
+        return self.messages
+
+    def engine_tools(self) -> list[dict[str, Any]] | None:
+        """The tools every model's prompt describes (none under tool_choice none)."""
+        return self.tools if self.tool_mode() is not None else None
 
 
 class CompletionRequest(GenerationRequest):
     prompt: Annotated[str | list[str], WithJsonSchema(_PROMPT)]
+    logprobs: int | None = Field(None, json_schema_extra={"minimum": 0, "maximum": 5})
+    echo: bool = False
+
+    @field_validator("logprobs")
+    @classmethod
+    def _logprobs_range(cls, n: int | None) -> int | None:
+        if n is not None and not 0 <= n <= 5:
+            raise ValueError(f"must be from 0 to 5 (the alternatives given with each token), got {n}")
+        return n
+
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -173,9 +254,14 @@ class CompletionRequest(GenerationRequest):
         return prompt
 
     def engine_messages(self) -> list[Message]:
-        # The engine answers conversations (each model keeps its own chat template), so a plain
-        # prompt is one user turn, as `safe-local run` sends it.
-        return [{"role": "user", "content": self.prompt}]
+        # OpenAI's text completions continue the prompt itself: no chat template around it.
+        return [{"role": RAW, "content": self.prompt}]
+
+    def top_logprobs_wanted(self) -> int | None:
+        if self.echo and self.logprobs is not None:
+            raise SafeLocalError("logprobs with echo would need the prompt's own log-probabilities, which are not "
+                                 "computed: drop one of them")
+        return self.logprobs
 
 
 def _no_effect(key: str, value: Any) -> bool:
@@ -191,17 +277,29 @@ def _no_effect(key: str, value: Any) -> bool:
     return True
 
 
-def _text_message(i: int, message: dict[str, Any]) -> dict[str, str]:
+def _text_message(i: int, message: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ValueError(f"message {i} must be an object with a role and a content, got {message!r:.60}")
     role = message.get("role")
     if not isinstance(role, str) or role not in _ROLES:
-        raise ValueError(f"message {i} has role {role!r}: use system, user or assistant (tool calls are not supported)")
+        raise ValueError(f"message {i} has role {role!r}: use system, user, assistant or tool")
+    calls = message.get("tool_calls")
+    if role == "assistant" and calls:
+        if not isinstance(calls, list) or not all(
+                isinstance(c, dict) and isinstance((c.get("function") or {}).get("name"), str) for c in calls):
+            raise ValueError(f"message {i}: tool_calls must be a list of {{\"function\": {{\"name\", \"arguments\"}}}}")
+        text = message.get("content") or ""
+        return {"role": "assistant", "content": text if isinstance(text, str) else _parts(i, text), "tool_calls": calls}
     content = message.get("content")
     if isinstance(content, list):  # OpenAI's content parts; only text ones have a meaning here
-        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
-            raise ValueError(f"message {i}: only text content parts ({{\"type\": \"text\", \"text\": ...}}) are supported")
-        content = "".join(p["text"] for p in content)
+        content = _parts(i, content)
     if not isinstance(content, str):
         raise ValueError(f"message {i} needs a text content (a string or text parts), got {content!r}")
     return {"role": _ROLES[role], "content": content}
+
+
+def _parts(i: int, content: Any) -> str:
+    if not isinstance(content, list) or not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
+        raise ValueError(f"message {i}: only text content parts ({{\"type\": \"text\", \"text\": ...}}) are supported")
+    return "".join(p["text"] for p in content)

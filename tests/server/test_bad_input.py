@@ -31,7 +31,7 @@ def _error(status: int, body: dict) -> dict:
         ({"messages": HI, "stop": 5}, 400, "stop", None, "a string or a list of strings"),
         ({"messages": HI, "stream": "yes"}, 400, "stream", None, "valid boolean"),
         ({"messages": HI, "cache_prompt": "no"}, 400, "cache_prompt", None, "valid boolean"),
-        ({"messages": [{"role": "tool", "content": "x"}]}, 400, "messages", None, "role 'tool'"),
+        ({"messages": [{"role": "function", "content": "x"}]}, 400, "messages", None, "role 'function'"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
          400, "messages", None, "only text content parts"),
         ({"messages": HI, "n": 2}, 400, "n", None, "only n = 1"),

@@ -93,14 +93,22 @@ def test_a_seed_makes_sampling_repeatable_and_equal_to_the_engines(client, trio)
     assert first == engine(trio, prompt, max_tokens=8, temperature=1.0, top_p=0.95, seed=7).text
 
 
-def test_text_completion_answers_the_prompt_as_one_user_turn(client, trio):
-    reply = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12)
-    ref = engine(trio, make_messages(PROMPT), max_tokens=12)
+def test_text_completion_continues_the_raw_prompt_and_echoes_it(client, trio):
+    raw = "The capital of France is"
+    reply = client.completions.create(model="tiny", prompt=raw, max_tokens=12)
+    ref = engine(trio, [{"role": "raw", "content": raw}], max_tokens=12)
     assert reply.object == "text_completion" and reply.choices[0].text == ref.text
     assert reply.usage.completion_tokens == ref.stats.tokens
-    streamed = list(client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12, stream=True))
+    # No chat template: the prompt is the raw text, tokenized as each model tokenizes it (with its BOS).
+    assert reply.usage.prompt_tokens == len(trio.models[0].tokenize(raw.encode()))
+    assert ref.text != engine(trio, make_messages(raw), max_tokens=12).text
+    streamed = list(client.completions.create(model="tiny", prompt=raw, max_tokens=12, stream=True))
     assert "".join(c.choices[0].text for c in streamed) == ref.text
     assert streamed[-1].choices[0].finish_reason == FINISH[ref.stop_reason]
+    echoed = client.completions.create(model="tiny", prompt=raw, max_tokens=12, echo=True)
+    assert echoed.choices[0].text == raw + ref.text
+    streamed = list(client.completions.create(model="tiny", prompt=raw, max_tokens=12, stream=True, echo=True))
+    assert "".join(c.choices[0].text for c in streamed) == raw + ref.text
 
 
 def test_ensemble_options_in_the_body_reach_the_engine(client, trio):
