@@ -108,6 +108,7 @@ class GenerationStats:
     drafter_decided: int = 0  # of those, positions the drafter's weighted share alone passed (no verifier row)
     verifier_rows_saved: int = 0  # logits rows a verifier did not compute: the cheaper ones had passed C2
     seconds: float = 0.0
+    constraint_seconds: float = 0.0  # of those, computing and applying a JSON schema's or grammar's masks
     models: list[ModelStats] = field(default_factory=list)
 
     @property
@@ -156,6 +157,7 @@ class GenerationResult:
             "checked": s.checked,
             "drafter_decided": s.drafter_decided,
             "seconds": s.seconds,
+            "constraint_seconds": s.constraint_seconds,
             "tokens_per_s": s.tokens_per_s,
             "per_model": [asdict(m) for m in s.models],
         }

@@ -122,9 +122,10 @@ class Run:
             for row, p in zip(rows, positions):
                 penalizer.apply(row, history[: p + 1])
         if self.constraint is not None:
-            start = len(self.prompts[m])
+            t0, start = time.perf_counter(), len(self.prompts[m])
             for row, p in zip(rows, positions):
                 row[~self.constraint.mask(m, target[start: p + 1])] = -np.inf
+            self.stats.constraint_seconds += time.perf_counter() - t0
         return rows
 
     def accept(self, data: bytes) -> None:

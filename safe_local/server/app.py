@@ -104,7 +104,8 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
 
     async def _answer(request: Request, body: ChatRequest | CompletionRequest, shape: type[Reply]) -> Any:
         for field, why in body.unsupported()[:1]:
-            raise ApiError(400, f"{field}: {why}", param=field, code="unsupported_parameter")
+            shown = field if field.isprintable() and len(field) <= 60 else json.dumps(field)[:60]
+            raise ApiError(400, f"{shown}: {why}", param=field, code="unsupported_parameter")
         choice = await asyncio.to_thread(ids.resolve, body.model)
         config = _config(choice, body, loaded.n_ctx)
         try:

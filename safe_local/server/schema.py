@@ -4,10 +4,11 @@
 a "5" is no number), pass the ensemble's own options (`method`, `base`, `chunk`, `weights`, ...
 every GenerationConfig field but `top_k`) from the top level of the body to the engine, whose own
 checks judge their values, and name every other field in `unsupported()`: the server answers
-those with a 400, never by dropping them. `response_format` becomes the reply's constraint. A JSON null means the
-field is absent, as several SDKs send every optional field. Left out: `n` other
-than 1, tools, logprobs and images (refused or ignored with a reason below), and anything about
-which model answers (safe_local.server.models).
+those with a 400, never by dropping them. `response_format` or `tools`/`tool_choice` become the
+reply's constraint (`grammar()`), `logprobs`/`top_logprobs` how many alternatives to record. A
+JSON null means the field is absent, as several SDKs send every optional field. Left out: `n`
+other than 1 and images (refused below), and anything about which model answers
+(safe_local.server.models).
 """
 
 from __future__ import annotations
@@ -150,9 +151,7 @@ class ChatRequest(GenerationRequest):
     @field_validator("top_logprobs")
     @classmethod
     def _top_range(cls, n: int | None) -> int | None:
-        if n is not None and not 0 <= n <= 20:
-            raise ValueError(f"must be from 0 to 20, got {n}")
-        return n
+        return _within(n, 20, "")
 
     def top_logprobs_wanted(self) -> int | None:
         if self.top_logprobs is not None and not self.logprobs:
@@ -235,9 +234,7 @@ class CompletionRequest(GenerationRequest):
     @field_validator("logprobs")
     @classmethod
     def _logprobs_range(cls, n: int | None) -> int | None:
-        if n is not None and not 0 <= n <= 5:
-            raise ValueError(f"must be from 0 to 5 (the alternatives given with each token), got {n}")
-        return n
+        return _within(n, 5, " (the alternatives given with each token)")
 
 
     @field_validator("prompt", mode="before")
@@ -262,6 +259,12 @@ class CompletionRequest(GenerationRequest):
             raise SafeLocalError("logprobs with echo would need the prompt's own log-probabilities, which are not "
                                  "computed: drop one of them")
         return self.logprobs
+
+
+def _within(n: int | None, top: int, meaning: str) -> int | None:
+    if n is not None and not 0 <= n <= top:
+        raise ValueError(f"must be from 0 to {top}{meaning}, got {n}")
+    return n
 
 
 def _no_effect(key: str, value: Any) -> bool:

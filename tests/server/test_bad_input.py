@@ -114,3 +114,8 @@ def test_the_server_keeps_serving_after_bad_requests(tiny_server):
     wait_for(lambda: not tiny_server.health()["generating"], 5, "the refused request's turn ending")
     status, _, reply = request(tiny_server, "POST", "/v1/chat/completions", {"messages": HI, "max_tokens": 3})
     assert status == 200 and reply["usage"]["completion_tokens"] == 3
+
+
+def test_an_unsupported_field_with_an_odd_name_is_still_one_line(tiny_server):
+    status, _, reply = request(tiny_server, "POST", "/v1/chat/completions", {"messages": HI, "a\nb" * 40: 1})
+    assert status == 400 and _error(400, reply)["code"] == "unsupported_parameter"

@@ -49,8 +49,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_5xx_and_every_error_is_openai_shaped(case, fuzzed):
-    if isinstance(case.body, dict) and isinstance(case.body.get("max_tokens"), int):
-        case.body["max_tokens"] = max(-2, min(case.body["max_tokens"], 8))
+    for limit in ("max_tokens", "max_completion_tokens"):
+        if isinstance(case.body, dict) and isinstance(case.body.get(limit), int):
+            case.body[limit] = max(-2, min(case.body[limit], 8))
     if isinstance(case.body, dict) and "max_tokens" not in case.body and "max_completion_tokens" not in case.body:
         case.body["max_tokens"] = 8
     response = case.call(headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
