@@ -152,7 +152,7 @@ class Toy:
             text = text[len(self.pieces[i]):]
         return ids
 
-    def prompt_tokens(self, messages) -> list[int]:
+    def prompt_tokens(self, messages, tools=None) -> list[int]:
         return [0]
 
     def evaluate(self, target, positions) -> np.ndarray:
