@@ -29,6 +29,7 @@ import llguidance
 import numpy as np
 from llguidance.gbnf_to_lark import any_to_lark
 
+from safe_local.backend.base import common_prefix
 from safe_local.core import Vocab
 from safe_local.errors import SafeLocalError
 
@@ -175,17 +176,9 @@ class Constraint:
         bits = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
         return np.unpackbits(bits, bitorder="little")[: self.vocabs[m].n_vocab].astype(bool)
 
-    def accepting(self, m: int, tokens: Sequence[int]) -> bool:
-        """Whether the reply may end after model m's `tokens` of it."""
-        return self._advance(m, tokens).is_accepting()
-
     def _advance(self, m: int, tokens: Sequence[int]) -> llguidance.LLMatcher:
         matcher, done = self._matchers[m], self._consumed[m]
-        keep = 0
-        for a, b in zip(done, tokens):
-            if a != b:
-                break
-            keep += 1
+        keep = common_prefix(done, tokens)
         if keep < len(done):
             matcher.rollback(len(done) - keep)
             del done[keep:]

@@ -261,7 +261,7 @@ class SafeRun(Run):
         for j in range(kept):
             if eos and vocab.eog_mask[draft.ids[j]]:
                 continue
-            probs = draft.proposals[j] if self.sampled else softmax(draft.logits[j])
+            probs = draft.proposals[j] if self.sampled else self.chosen_from(draft.logits[j])
             out.append(draft.ensembled.get(j) or self.logprob(probs, draft.ids[j], vocab.key, "drafter"))
         if replaced:
             out.append(draft.ensembled[kept])

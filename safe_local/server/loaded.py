@@ -57,7 +57,7 @@ class LoadedEnsemble:
             lost = unreachable(e, zip(map(public_name, names), endpoints))
             if lost is not None:
                 raise lost from None
-            raise ApiError(400, str(e), param="model", code="model_not_loadable") from None
+            raise ApiError(400, _without_paths(str(e), names), param="model", code="model_not_loadable") from None
         finally:
             self.loading = False
         self.specs = specs
@@ -69,3 +69,16 @@ class LoadedEnsemble:
         if self.ensemble is not None:
             self.ensemble.close()
         self.ensemble, self.specs, self._bytes = None, None, 0
+
+
+def _without_paths(message: str, names: list[str]) -> str:
+    """A load error for clients: each model's file named by the model instead (the log keeps the path)."""
+    for name in names:
+        try:
+            path = str(resolve_model(name))
+        except SafeLocalError:
+            continue
+        if path in message:
+            log.warning("%s", message)
+            message = message.replace(path, public_name(name))
+    return message

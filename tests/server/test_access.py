@@ -37,11 +37,13 @@ def guarded(tmp_path_factory, offline_model_paths):
     assert server.stop() == 0, server.log.read_text()
 
 
-def test_ids_that_are_not_listed_are_404_through_the_server_and_load_nothing(guarded):
+def test_ids_that_are_not_listed_are_404_through_the_server_and_load_nothing(guarded, offline_model_paths):
+    files = [str(p) for p in offline_model_paths.values()]
     for model_id in [t for t in TRAVERSALS if t] + ["qwen2.5-coder-0.5b,../elsewhere/evil.gguf"]:
-        status, _, reply = request(guarded, "POST", "/v1/chat/completions",
-                                   {"model": model_id, "messages": HI, "max_tokens": 2}, AUTH)
+        status, headers, reply = request(guarded, "POST", "/v1/chat/completions",
+                                         {"model": model_id, "messages": HI, "max_tokens": 2}, AUTH)
         assert status == 404, (model_id, reply)
+        assert not any(f in str(reply) or f in str(headers) for f in files)  # no model's file path
         error = reply["error"]
         assert set(error) == {"message", "type", "param", "code"} and error["code"] == "model_not_found"
         assert guarded.health()["loaded"] == "smollm2-135m", model_id

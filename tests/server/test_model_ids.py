@@ -120,3 +120,11 @@ def test_a_file_the_operator_served_is_listed_by_its_name_and_can_join_a_list(pl
     assert pair.specs == (path, "gemma3-270m") and pair.names == [stem, "gemma3-270m"]
     check_files(pair)
     assert not any(path in str(entry) for entry in ids.listing())
+
+
+def test_a_load_error_names_the_model_not_its_file(offline_model_paths):
+    from safe_local.server.loaded import _without_paths
+
+    path = str(offline_model_paths["smollm2-135m"])
+    told = _without_paths(f"{path} is not a GGUF file (its header is not 'GGUF')", ["smollm2-135m"])
+    assert path not in told and told.startswith("smollm2-135m is not a GGUF file")
