@@ -28,6 +28,7 @@ from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
 from safe_local.grammar import Grammar
+from safe_local.reply_shape import ReplyShape
 from safe_local.model_paths import NotDownloaded, resolve_model
 from safe_local.placement import check_reachable, place
 from safe_local.store import check_ensemble, select_ensemble
@@ -154,7 +155,7 @@ class Ensemble:
         Options and messages are checked at the call, before the first event is asked for.
         """
         return self.engine.stream(make_messages(prompt, system), self._config(options), cancel,
-                                  constraint_of(json_schema, grammar))
+                                  ReplyShape(constraint_of(json_schema, grammar)))
 
     def generate(
         self,
@@ -169,7 +170,7 @@ class Ensemble:
         """The whole reply with its statistics. Options are GenerationConfig fields, over `options`;
         `json_schema` / `grammar` constrain it as for `stream`."""
         return self.engine.generate(make_messages(prompt, system), self._config(options), cancel,
-                                    constraint_of(json_schema, grammar))
+                                    ReplyShape(constraint_of(json_schema, grammar)))
 
     def catch_up(self, prompt: str | Sequence[Message], reply: str, *, system: str | None = None) -> None:
         """After a SAFE reply to `prompt`, decode `reply` into the verifiers' lagging caches now.

@@ -34,7 +34,7 @@ from safe_local.core import GacUnion
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, Event, GenerationResult
 from safe_local.generation_config import AUTO, BASES, METHODS, SHARPENING, GenerationConfig
-from safe_local.grammar import Grammar
+from safe_local.reply_shape import FREE, ReplyShape
 from safe_local.runs.pushed import PushedRun
 from safe_local.runs.safe import SafeRun
 from safe_local.runs.single import SingleRun
@@ -63,30 +63,28 @@ class Engine:
         messages: Sequence[Message],
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
-        grammar: Grammar | None = None,
-        top_logprobs: int | None = None,
-        tools: Sequence[dict] | None = None,
+        shape: ReplyShape = FREE,
     ) -> Iterator[Event]:
         """Generate a reply, yielding TextDelta and EnsembleEvent as they happen, then Done.
 
         The config and messages are checked here, at the call; the generation starts when the
-        first event is asked for. With a grammar, every model's tokens are masked to those that
-        keep the reply valid (safe_local.grammar). With top_logprobs (0 or more), each accepted
-        piece's log-probability and that many alternatives come as Logprobs events and in the result.
-        `tools` (OpenAI function descriptions) go into every model's prompt (backend.chat_template).
+        first event is asked for. With the shape's grammar, every model's tokens are masked to
+        those that keep the reply valid (safe_local.grammar); its tools (OpenAI function
+        descriptions) go into every model's prompt; with its top_logprobs (0 or more), each
+        accepted piece's log-probability and that many alternatives come as Logprobs events and in
+        the result.
         """
         config.validate(len(self.models))
         if not messages:
             raise SafeLocalError("nothing to answer: give a prompt or at least one message")
-        return self._events(list(messages), config, cancel or threading.Event(), grammar, top_logprobs, tools)
+        return self._events(list(messages), config, cancel or threading.Event(), shape)
 
     def _events(self, messages: list[Message], config: GenerationConfig, cancel: threading.Event,
-                grammar: Grammar | None, top_logprobs: int | None, tools: Sequence[dict] | None) -> Iterator[Event]:
+                shape: ReplyShape) -> Iterator[Event]:
         if not self._lock.acquire(blocking=False):
             raise SafeLocalError("this ensemble is already generating; wait for it or cancel it first")
         try:
-            run = _RUNS[config.method](self.models, lambda: self.gac_union, messages, config, cancel, grammar,
-                                       top_logprobs, tools)
+            run = _RUNS[config.method](self.models, lambda: self.gac_union, messages, config, cancel, shape)
             yield from run.events()
         finally:
             self._lock.release()
@@ -121,12 +119,10 @@ class Engine:
         messages: Sequence[Message],
         config: GenerationConfig = GenerationConfig(),
         cancel: threading.Event | None = None,
-        grammar: Grammar | None = None,
-        top_logprobs: int | None = None,
-        tools: Sequence[dict] | None = None,
+        shape: ReplyShape = FREE,
     ) -> GenerationResult:
         result = None
-        for event in self.stream(messages, config, cancel, grammar, top_logprobs, tools):
+        for event in self.stream(messages, config, cancel, shape):
             if isinstance(event, Done):
                 result = event.result
         assert result is not None

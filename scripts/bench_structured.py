@@ -28,6 +28,7 @@ from pathlib import Path
 from safe_local.api import Ensemble
 from safe_local.engine import GenerationConfig
 from safe_local.grammar import Grammar
+from safe_local.reply_shape import ReplyShape
 
 NAME = {"type": "string", "maxLength": 20}
 PROMPTS = [
@@ -68,7 +69,7 @@ def main() -> int:
             for kind, grammar in grammars.items():
                 for m in ens.models:
                     m.reset()
-                r = ens.engine.generate([{"role": "user", "content": words}], config, None, grammar)
+                r = ens.engine.generate([{"role": "user", "content": words}], config, None, ReplyShape(grammar))
                 row = totals[method][kind]
                 row[0] += r.stats.tokens - 1
                 row[1] += r.stats.seconds - first

@@ -13,6 +13,7 @@ import pytest
 from safe_local.engine import GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.grammar import SAFE_INTEGER, Constraint, Grammar, _bounded
+from safe_local.reply_shape import ReplyShape
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
                                            "age": {"type": "integer", "minimum": 0, "maximum": 120}},
@@ -66,7 +67,7 @@ def test_a_mask_allows_exactly_the_tokens_that_keep_the_text_valid(trio):
 def test_every_method_replies_within_the_schema(trio, options):
     grammar = Grammar.from_json_schema(PERSON)
     messages = [{"role": "user", "content": "Describe a person called Ada."}]
-    result = trio.generate(messages, GenerationConfig(max_tokens=60, **options), grammar=grammar)
+    result = trio.generate(messages, GenerationConfig(max_tokens=60, **options), shape=ReplyShape(grammar))
     assert result.stop_reason == "eos", result.text
     jsonschema.validate(json.loads(result.text), PERSON)
 

@@ -143,6 +143,7 @@ def _read_file(path: Path | None, what: str) -> str | None:
 
 def run_command(args: argparse.Namespace) -> int:
     from safe_local.api import Ensemble, config_for, constraint_of, make_messages  # loads llama_cpp; keep `--help` fast
+    from safe_local.reply_shape import ReplyShape
     from safe_local.store import select_ensemble
 
     prompt = _read_prompt(args.prompt)
@@ -165,7 +166,7 @@ def run_command(args: argparse.Namespace) -> int:
         result = None
         previous = signal.signal(signal.SIGINT, lambda *_: (cancel.set(), signal.signal(signal.SIGINT, previous)))
         try:
-            for event in ens.engine.stream(make_messages(prompt, args.system), config, cancel, grammar):
+            for event in ens.engine.stream(make_messages(prompt, args.system), config, cancel, ReplyShape(grammar)):
                 if isinstance(event, TextDelta) and not args.json:
                     sys.stdout.write(event.text)
                     sys.stdout.flush()

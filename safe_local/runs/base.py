@@ -48,8 +48,9 @@ from safe_local.events import (
     piece_text,
 )
 from safe_local.generation_config import GenerationConfig
-from safe_local.grammar import Constraint, Grammar
+from safe_local.grammar import Constraint
 from safe_local.loop_guard import LoopGuard
+from safe_local.reply_shape import FREE, ReplyShape
 from safe_local.reply_text import ReplyText
 
 
@@ -64,8 +65,7 @@ class Run:
     """One generation: the state and steps every method shares; a subclass's `loop` is the method."""
 
     def __init__(self, models: Sequence[Model], gac_union: Callable[[], GacUnion], messages: list[Message],
-                 config: GenerationConfig, cancel: threading.Event, grammar: Grammar | None = None,
-                 top_logprobs: int | None = None, tools: Sequence[dict] | None = None):
+                 config: GenerationConfig, cancel: threading.Event, shape: ReplyShape = FREE):
         self.all_models = list(models)
         self.gac_union = gac_union  # built on first use, once per model set (the Engine keeps it)
         self.config = config
@@ -77,10 +77,10 @@ class Run:
         self.stats = GenerationStats(models=[ModelStats(m.name) for m in self.models])
         self.excluded = [np.flatnonzero(m.vocab.excluded_mask) for m in self.models]
         self.penalizers = [config.penalizer(m.vocab) for m in self.models]
-        self.constraint = None if grammar is None else Constraint(grammar, [m.vocab for m in self.models])
-        self.top_logprobs = top_logprobs  # None: log-probabilities are not recorded
+        self.constraint = None if shape.grammar is None else Constraint(shape.grammar, [m.vocab for m in self.models])
+        self.top_logprobs = shape.top_logprobs  # None: log-probabilities are not recorded
         self.logprobs: list[TokenLogprob] = []
-        self.prompts = [m.prompt_tokens(messages, tools) for m in self.models]
+        self.prompts = [m.prompt_tokens(messages, shape.tools) for m in self.models]
         for m, p in zip(self.models, self.prompts):
             if len(p) >= m.n_ctx:
                 raise SafeLocalError(

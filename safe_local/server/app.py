@@ -29,6 +29,7 @@ from safe_local.api import config_for
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, Logprobs, TextDelta, TokenLogprob
 from safe_local.generation_config import GenerationConfig
+from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError, from_exception, install_handlers
 from safe_local.server.job import Job
 from safe_local.server.loaded import LoadedEnsemble
@@ -118,8 +119,8 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
             raise ApiError(400, str(e), param="top_logprobs") from None
         gone = asyncio.ensure_future(_disconnected(request))
         try:
-            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt, grammar,
-                                        top_logprobs, body.engine_tools())
+            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt,
+                                        ReplyShape(grammar, body.engine_tools(), top_logprobs))
         except BaseException:
             gone.cancel()
             raise

@@ -21,7 +21,7 @@ from jinja2 import TemplateError
 from safe_local.backend.base import Message, Model
 from safe_local.events import Done, Event, GenerationResult
 from safe_local.generation_config import GenerationConfig
-from safe_local.grammar import Grammar
+from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError
 from safe_local.server.loaded import LoadedEnsemble
 from safe_local.server.models import Choice
@@ -90,17 +90,17 @@ class Job:
 
 
 def turn(loaded: LoadedEnsemble, choice: Choice, messages: list[Message], config: GenerationConfig,
-         cancel: threading.Event, cache_prompt: bool = True, grammar: Grammar | None = None,
-         top_logprobs: int | None = None, tools: list[dict] | None = None) -> Iterator[Accepted | Event]:
+         cancel: threading.Event, cache_prompt: bool = True, shape: ReplyShape = ReplyShape()
+         ) -> Iterator[Accepted | Event]:
     """The work of one turn: Accepted once the reply can start, then the engine's events."""
     ensemble = loaded.get(choice)
     if cancel.is_set():  # the client left while the models loaded
         return
-    check_prompt(ensemble.models, messages, config, tools)
+    check_prompt(ensemble.models, messages, config, shape.tools)
     yield Accepted()
     if not cache_prompt:
         ensemble.engine.reset_caches()
-    yield from ensemble.engine.stream(messages, config, cancel, grammar, top_logprobs, tools)
+    yield from ensemble.engine.stream(messages, config, cancel, shape)
 
 
 def check_prompt(models: Sequence[Model], messages: list[Message], config: GenerationConfig,

@@ -17,7 +17,7 @@ from typing import Any
 
 from safe_local.backend.base import Message
 from safe_local.generation_config import GenerationConfig
-from safe_local.grammar import Grammar
+from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError
 from safe_local.server.job import Job, turn
 from safe_local.server.loaded import LoadedEnsemble
@@ -38,8 +38,7 @@ class Scheduler:
                 "queued": self.turns.waiting, "queue_limit": self.turns.limit}
 
     async def start(self, choice: Choice, messages: list[Message], config: GenerationConfig,
-                    gone: asyncio.Future[None], cache_prompt: bool = True, grammar: Grammar | None = None,
-                    top_logprobs: int | None = None, tools: list[dict] | None = None) -> Job:
+                    gone: asyncio.Future[None], cache_prompt: bool = True, shape: ReplyShape = ReplyShape()) -> Job:
         """A running Job whose reply has been accepted; `gone` resolving cancels it (client left)."""
         await self._wait_turn(gone)
         started = time.monotonic()
@@ -50,8 +49,7 @@ class Scheduler:
             self.turns.release()
 
         try:
-            self.job = job = Job(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt, grammar,
-                                                             top_logprobs, tools),
+            self.job = job = Job(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt, shape),
                                  on_end=end)
         except BaseException:
             end()
