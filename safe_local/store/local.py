@@ -3,6 +3,8 @@
 What it does: ``list_local`` gives the offline models whose packages are installed and every
 GGUF file in the shared HF cache, named the way a user types them (a catalog name, with
 ``:QUANT`` when it is not the default quantization, else ``owner/repo/file.gguf``).
+``local_presets`` gives the presets whose models are all here (what the server and the llm
+plugin offer).
 ``remove`` deletes a downloaded file's snapshot links and its blob when no other
 snapshot uses it, plus a leftover partial download; for an offline model pulled from PyPI, its
 assembled file and what an interrupted pull kept. A name is an offline model or a Hub model
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
+# A module reference, not its function: model_paths imports this package (see store.ensemble).
+from safe_local import model_paths
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import (
     assembled_path,
@@ -27,11 +32,13 @@ from safe_local.offline_models import (
     offline_model_path,
     remove_assembled,
 )
-from safe_local.store.catalog import load_catalog, parse_hub_spec
+from safe_local.placement import place
+from safe_local.store.catalog import load_catalog, looks_like_path, parse_hub_spec
+from safe_local.store.ensemble import select_ensemble
 from safe_local.store.hub import cached_ggufs, hub_env, pick_quant_file
 from safe_local.store.pypi import remove_download
 
-__all__ = ["LocalModel", "list_local", "remove"]
+__all__ = ["LocalModel", "LocalPreset", "list_local", "local_presets", "remove"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,47 @@ def list_local() -> list[LocalModel]:
             name = names.get(key, f"{cached.repo}/{cached.file}")
             found.append(LocalModel(name, cached.path, cached.size, "hub", cached.repo))
     return found
+
+
+@dataclass(frozen=True)
+class LocalPreset:
+    """A preset whose models are all on this machine."""
+
+    name: str
+    specs: tuple[str, ...]  # drafter first, with a preset's `@host:port` placements
+    options: dict[str, Any]  # its generation options
+    files: tuple[Path, ...]  # per spec, the file found for it here
+
+
+def local_presets(local: Sequence[LocalModel] | None = None) -> list[LocalPreset]:
+    """The presets (catalog order, the user's included) whose every model has its file here.
+
+    A member is here when ``local`` (default: ``list_local()``) names it or its catalog name
+    resolves offline (``NAME:QUANT``, say). Left out: a preset that cannot be selected (a user's
+    preset with a bad placement: ``run`` says why) and one naming a file path, since what is
+    offered to clients names catalog models only. Reads no model and never uses the network.
+    """
+    files = {m.name: m.file for m in (list_local() if local is None else local)}
+    found: list[LocalPreset] = []
+    for preset in load_catalog().presets.values():
+        try:
+            specs, options = select_ensemble(None, preset.name)
+        except SafeLocalError:
+            continue
+        paths = [files.get(name) or _catalog_file(name) for name in place(specs)[0]]
+        if all(paths):
+            found.append(LocalPreset(preset.name, tuple(specs), options, tuple(p for p in paths if p)))
+    return found
+
+
+def _catalog_file(name: str) -> Path | None:
+    """The file a catalog name resolves to here, or None (not here, or written as a path)."""
+    if looks_like_path(name):
+        return None
+    try:
+        return model_paths.resolve_model(name)
+    except SafeLocalError:
+        return None
 
 
 def remove(name: str) -> int:
