@@ -1,4 +1,4 @@
-"""`safe-local serve`: the OpenAI-compatible API server (safe_local.server) on uvicorn.
+"""`safe-local serve`: the OpenAI- and ollama-compatible API server (safe_local.server) on uvicorn.
 
 Loads the ensemble (`--preset` or `--models`; default: the default preset) before it serves,
 so a bad name, a port in use or an ensemble that does not fit is one error line and no server. Listens on
@@ -27,12 +27,12 @@ STOP_WAIT = 30.0  # seconds a stop waits for the generation's thread to see its 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    serve = sub.add_parser("serve", help="serve the ensemble over an OpenAI-compatible API")
+    serve = sub.add_parser("serve", help="serve the ensemble over OpenAI's and ollama's APIs")
     which = serve.add_mutually_exclusive_group()
     which.add_argument("--preset", "-p", help="the ensemble served when a request names no model (default: tiny)")
     which.add_argument("--models", "-m", type=model_list, help="comma-separated model names, drafter first, instead of a preset" + PLACEMENT_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=8080, help="default 8080; 0 picks a free port")
+    serve.add_argument("--port", type=int, default=8080, help="default 8080; 11434 is ollama's, for clients set up for ollama; 0 picks a free port")
     serve.add_argument("--api-key", default=os.environ.get(KEY_ENV),
                        help=f"require 'Authorization: Bearer KEY' (default: ${KEY_ENV}, else no key)")
     serve.add_argument("--ctx", type=int, default=4096, help="context length per model")

@@ -1,4 +1,5 @@
-"""The HTTP API: an OpenAI-compatible FastAPI app over the scheduler.
+"""The HTTP API: an OpenAI-compatible FastAPI app over the scheduler, with ollama's API beside it
+(safe_local.server.ollama).
 
 Routes: `GET /health`, and under `/v1` (also without the prefix, for clients whose base URL
 lacks it) `GET /models`, `GET /models/{id}`, `POST /chat/completions` and `POST /completions`. Streaming replies
@@ -6,7 +7,7 @@ are server-sent events, `data: {chunk}` lines ending with `data: [DONE]`. A clie
 disconnects cancels its generation at once, whether it streams, waits for a whole reply or is
 still in line. With an API key, every route but /health wants `Authorization: Bearer KEY`;
 /health answers anyone with `ok` or `loading`, and its details (models loaded, queue) only with
-the key. `cors_origins` lets browser pages from those origins call the API (Starlette's CORS
+the key (ollama's routes too). `cors_origins` lets browser pages from those origins call the API (Starlette's CORS
 middleware, outside the key check so preflights pass). Left out: binding, signals and the
 command line (safe_local.commands.serve).
 """
@@ -22,22 +23,18 @@ from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from safe_local.api import config_for
 from safe_local.errors import SafeLocalError
-from safe_local.events import Done, Logprobs, TextDelta, TokenLogprob
-from safe_local.generation_config import GenerationConfig
 from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError, from_exception, install_handlers
-from safe_local.server.job import Job
+from safe_local.server.generations import Generations
 from safe_local.server.loaded import LoadedEnsemble
 from safe_local.server.models import Choice, ModelIds
+from safe_local.server.ollama import JsonBodies, ollama_router
 from safe_local.server.replies import ChatReply, Reply, TextReply
 from safe_local.server.scheduler import Scheduler
-from safe_local.server.schema import ChatRequest, CompletionRequest, GenerationRequest
-
+from safe_local.server.schema import ChatRequest, CompletionRequest
 
 
 @dataclass(frozen=True)
@@ -51,6 +48,7 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
     """The app serving `default` when a request names no model; `loaded` may already hold it."""
     ids = ModelIds(default)
     scheduler = Scheduler(loaded, settings.queue)
+    generations = Generations(ids, scheduler, loaded)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +59,7 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
     app = FastAPI(title="safe-local", summary="OpenAI-compatible API over a SAFE ensemble", lifespan=lifespan)
     app.state.scheduler = scheduler
     install_handlers(app)
+    app.add_middleware(JsonBodies)
     if settings.api_key is not None:
         app.add_middleware(KeyCheck, key=settings.api_key)
     if settings.cors_origins:  # added last, so it runs first: a preflight carries no key
@@ -107,8 +106,8 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
         for field, why in body.unsupported()[:1]:
             shown = field if field.isprintable() and len(field) <= 60 else json.dumps(field)[:60]
             raise ApiError(400, f"{shown}: {why}", param=field, code="unsupported_parameter")
-        choice = await asyncio.to_thread(ids.resolve, body.model)
-        config = _config(choice, body, loaded.n_ctx)
+        choice = await generations.choice(body.model)
+        config = generations.config(choice, body.options())
         try:
             grammar = await asyncio.to_thread(body.grammar)
         except SafeLocalError as e:
@@ -117,74 +116,16 @@ def create_app(default: Choice, loaded: LoadedEnsemble, settings: Settings = Set
             top_logprobs = body.top_logprobs_wanted()
         except SafeLocalError as e:
             raise ApiError(400, str(e), param="top_logprobs") from None
-        gone = asyncio.ensure_future(_disconnected(request))
-        try:
-            job = await scheduler.start(choice, body.engine_messages(), config, gone, body.cache_prompt,
-                                        ReplyShape(grammar, body.engine_tools(), top_logprobs))
-        except BaseException:
-            gone.cancel()
-            raise
+        started = await generations.start(request, choice, body.engine_messages(), config,
+                                          ReplyShape(grammar, body.engine_tools(), top_logprobs), body.cache_prompt)
         echo = body.prompt if isinstance(body, CompletionRequest) and body.echo else ""
         reply = shape(choice.id, body.include_usage, top_logprobs is not None, body.engine_tools(), echo)
-        if body.stream:
-            return StreamingResponse(_events(job, reply, gone), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        try:
-            return JSONResponse(reply.whole(await job.result()))
-        finally:
-            gone.cancel()
+        return await generations.respond(started, reply, body.stream)
 
     app.include_router(api, prefix="/v1")
     app.include_router(api, include_in_schema=False)
+    app.include_router(ollama_router(generations))
     return app
-
-
-def _config(choice: Choice, body: GenerationRequest, n_ctx: int) -> GenerationConfig:
-    options = body.options()
-    try:
-        config = config_for(len(choice.specs), choice.options, options)
-    except SafeLocalError as e:
-        raise ApiError(400, str(e)) from None
-    # The engine would stop at a full context anyway; a limit no reply could ever reach is a client mistake.
-    if "max_tokens" in options and config.max_tokens > n_ctx:
-        raise ApiError(400, f"max_tokens {config.max_tokens} is more than the context of {n_ctx} tokens: ask for "
-                       "fewer, or start the server with a longer --ctx", param="max_tokens")
-    return config
-
-
-async def _disconnected(request: Request) -> None:
-    """Returns when the client has gone away (the body is already read, so only that can arrive)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _events(job: Job, reply: Reply, gone: asyncio.Future[None]) -> AsyncIterator[str]:
-    try:
-        for chunk in reply.start():
-            yield _sse(chunk)
-        logprobs: list[TokenLogprob] = []  # a piece's log-probability comes before its text is let out
-        async for item in job:
-            if isinstance(item, Logprobs):
-                logprobs += item.entries
-            elif isinstance(item, TextDelta):
-                for chunk in reply.piece(item.text, logprobs):
-                    yield _sse(chunk)
-                logprobs = []
-            elif isinstance(item, Done):
-                for chunk in reply.piece("", logprobs) if logprobs else []:
-                    yield _sse(chunk)
-                for chunk in reply.end(item.result):
-                    yield _sse(chunk)
-        yield "data: [DONE]\n\n"
-    except Exception as exc:  # the status line is sent already: say it in the stream, as OpenAI does
-        yield _sse(from_exception(exc).body())
-    finally:
-        gone.cancel()
-        job.cancel.set()  # a no-op after the reply; stops it when the client went away mid-stream
-
-
-def _sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 def key_problem(authorization: str, key: str) -> str | None:
@@ -211,5 +152,6 @@ class KeyCheck:
         if scope["type"] == "http" and scope["path"] != "/health":
             problem = key_problem(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"), self.key)
             if problem is not None:
-                return await ApiError(401, problem, code="invalid_api_key").response()(scope, receive, send)
+                error = ApiError(401, problem, code="invalid_api_key").response(scope["path"])
+                return await error(scope, receive, send)
         await self.app(scope, receive, send)

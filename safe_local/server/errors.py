@@ -1,4 +1,5 @@
-"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}` with an HTTP status.
+"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}` with an HTTP status
+(under ollama's routes, ollama's: `{"error": "message"}`).
 
 `ApiError` is what the server's own code raises; `install_handlers` makes FastAPI answer
 request-validation failures, unknown routes and unexpected exceptions in the same shape, so a
@@ -24,7 +25,7 @@ from safe_local.backend.remote import RemoteModelLost
 log = logging.getLogger(__name__)
 
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-          429: "rate_limit_error", 503: "server_error", 500: "server_error"}
+          429: "rate_limit_error", 503: "server_error", 500: "server_error", 501: "server_error"}
 
 
 class ApiError(Exception):
@@ -40,8 +41,15 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": _TYPES.get(self.status, "invalid_request_error"),
                           "param": self.param, "code": self.code}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+    def response(self, path: str = "") -> JSONResponse:
+        """The error as a response to a request for `path`: ollama's shape under ollama's routes."""
+        body = {"error": self.message} if is_ollama(path) else self.body()
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def is_ollama(path: str) -> bool:
+    """Whether a path is one of ollama's routes (safe_local.server.ollama), whose errors are {"error": "..."}."""
+    return path == "/" or path.startswith("/api/")
 
 
 def validation_error(exc: RequestValidationError) -> ApiError:
@@ -62,23 +70,23 @@ def validation_error(exc: RequestValidationError) -> ApiError:
 
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_error(exc).response()
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error(exc).response(request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         message = {404: f"no such endpoint: {request.method} {request.url.path} (see /v1/models, "
                         "/v1/chat/completions, /v1/completions, /health)",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
-        return ApiError(exc.status_code, message).response()
+        return ApiError(exc.status_code, message).response(request.url.path)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return from_exception(exc).response()
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return from_exception(exc).response(request.url.path)
 
 
 def from_exception(exc: BaseException) -> ApiError:

@@ -37,6 +37,11 @@ class LoadedEnsemble:
         """The loaded models' names as clients may see them (no placements, no directories)."""
         return [public_name(spec) for spec in self.specs or ()]
 
+    @property
+    def memory(self) -> int:
+        """The loaded ensemble's estimated memory in bytes (models on RPC servers not counted)."""
+        return self._bytes
+
     def get(self, choice: Choice) -> Ensemble:
         """The ensemble a Choice names, loading it (and closing the current one) if needed."""
         specs = choice.specs

@@ -24,10 +24,9 @@ from typing import Any
 
 from safe_local.errors import SafeLocalError
 from safe_local.model_paths import resolve_model
-from safe_local.placement import model_name, place
+from safe_local.placement import model_name
 from safe_local.server.errors import ApiError
-from safe_local.store import list_local, load_catalog, select_ensemble
-from safe_local.store.catalog import looks_like_path
+from safe_local.store import list_local, load_catalog, local_presets, select_ensemble
 
 # Longer ids are refused before anything compares them; the longest real id is a few
 # comma-separated Hub file names.
@@ -88,24 +87,20 @@ class ModelIds:
                 return Choice(",".join(parts), tuple(c.specs[0] for c in chosen), files=tuple(c.files[0] for c in chosen))
         raise ApiError(404, _unknown(model_id), param="model", code="model_not_found")
 
+    def choices(self) -> list[Choice]:
+        """What `listing` offers, as Choices, in its order."""
+        return list(self._listed().values())
+
     def listing(self) -> list[dict[str, Any]]:
         """Presets whose models are all here, then every local model, then the server's own ensemble."""
         return [{"id": choice.id, "object": "model", "created": self.created, "owned_by": "safe-local",
                  "models": choice.names} for choice in self._listed().values()]
 
     def _listed(self) -> dict[str, Choice]:
-        local = {m.name: m.file for m in list_local()}
-        listed: dict[str, Choice] = {}
-        for preset in load_catalog().presets.values():
-            try:
-                specs, options = select_ensemble(None, preset.name)
-            except SafeLocalError:  # a user's preset that cannot be served (its own error says why at `run`)
-                continue
-            files = [local.get(name) or _file(name) for name in place(specs)[0]]
-            if all(files):
-                listed[preset.name] = Choice(preset.name, tuple(specs), options, tuple(files))
-        for name, file in local.items():
-            listed.setdefault(name, Choice(name, (name,), files=(file,)))
+        local = list_local()
+        listed = {p.name: Choice(p.name, p.specs, p.options, p.files) for p in local_presets(local)}
+        for model in local:
+            listed.setdefault(model.name, Choice(model.name, (model.name,), files=(model.file,)))
         listed.setdefault(self.default.id, self.default)
         return listed
 
@@ -137,13 +132,3 @@ def check_files(choice: Choice) -> None:
         if found is None or Path(found).resolve() != Path(file).resolve():
             raise ApiError(404, f"model {public_name(spec)!r} is no longer available here: see GET /v1/models",
                            param="model", code="model_not_found")
-
-
-def _file(name: str) -> Path | None:
-    """The file a catalog name (a preset's member, say `NAME:QUANT`) resolves to, if it is here."""
-    if looks_like_path(name):  # a preset names catalog models; a path there is not offered to clients
-        return None
-    try:
-        return resolve_model(name)
-    except SafeLocalError:
-        return None

@@ -11,7 +11,9 @@ With tools, a reply that is a call (`<tool_call>{"name", "arguments"}</tool_call
 object: safe_local.grammar.Grammar.tool_calls) comes back as `tool_calls` with finish_reason
 "tool_calls"; streamed, such a reply is held until it is whole and sent as one tool_calls delta
 (OpenAI's clients accumulate the deltas), while a text reply streams as usual.
-Left out: the SSE framing and `[DONE]` (safe_local.server.app).
+Each Reply also says how its protocol frames a stream (`frame`, `closing`: OpenAI's server-sent
+events ending with `data: [DONE]`) and an error inside one. Left out: sending them
+(safe_local.server.generations).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import uuid
 from typing import Any
 
 from safe_local.events import GenerationResult, TokenLogprob
+from safe_local.server.errors import ApiError
 
 # The engine's stop reasons in OpenAI's terms: anything cut short by a limit is "length".
 FINISH = {"eos": "stop", "stop": "stop", "loop": "stop", "cancelled": "stop", "length": "length", "context": "length"}
@@ -38,12 +41,44 @@ def safe_info(result: GenerationResult) -> dict[str, Any]:
     return info
 
 
+def parse_call(text: str, tools: set[str]) -> tuple[str, dict[str, Any]] | None:
+    """(name, arguments) of the call a reply makes to one of `tools`, or None when it makes none."""
+    if not tools:
+        return None
+    body = text.strip()
+    if body.startswith("<tool_call>") and body.endswith("</tool_call>"):
+        body = body[len("<tool_call>"): -len("</tool_call>")]
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    if not (isinstance(parsed, dict) and parsed.get("name") in tools and isinstance(parsed.get("arguments"), dict)):
+        return None
+    return parsed["name"], parsed["arguments"]
+
+
+def holds(tools: set[str], streamed: int, held: str | None, text: str) -> bool:
+    """Whether a streamed piece is held back: with tools, a reply that may be a call is sent once whole."""
+    return bool(tools) and (held is not None or (not streamed and text.lstrip()[:1] in ("<", "{")))
+
+
 class Reply:
     """One response's id, time and model; subclasses give the choice shapes."""
 
     object = ""
     chunk_object = ""
     prefix = ""
+    media_type = "text/event-stream"
+    closing = "data: [DONE]\n\n"  # what ends a stream after its last chunk
+
+    @staticmethod
+    def frame(data: dict[str, Any]) -> str:
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    @staticmethod
+    def error(exc: ApiError) -> dict[str, Any]:
+        """An error inside a stream whose status line is sent already: OpenAI's error body."""
+        return exc.body()
 
     def __init__(self, model: str, include_usage: bool = False, logprobs: bool = False,
                  tools: list[dict[str, Any]] | None = None, echo: str = ""):
@@ -114,7 +149,7 @@ class ChatReply(Reply):
         return {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}
 
     def piece(self, text: str, logprobs: list[TokenLogprob] | None = None) -> list[dict[str, Any]]:
-        if self.tools and (self.held is not None or (not self.offset and text.lstrip()[:1] in ("<", "{"))):
+        if holds(self.tools, self.offset, self.held, text):
             self.held = (self.held or "") + text
             return []
         self.offset += len(text)
@@ -132,19 +167,11 @@ class ChatReply(Reply):
 
     def call(self, text: str) -> dict[str, Any] | None:
         """The tool call a reply makes, in OpenAI's shape, or None when it makes none."""
-        if not self.tools:
-            return None
-        body = text.strip()
-        if body.startswith("<tool_call>") and body.endswith("</tool_call>"):
-            body = body[len("<tool_call>"): -len("</tool_call>")]
-        try:
-            parsed = json.loads(body)
-        except json.JSONDecodeError:
-            return None
-        if not (isinstance(parsed, dict) and parsed.get("name") in self.tools and isinstance(parsed.get("arguments"), dict)):
+        found = parse_call(text, self.tools)
+        if found is None:
             return None
         return {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                "function": {"name": parsed["name"], "arguments": json.dumps(parsed["arguments"], ensure_ascii=False)}}
+                "function": {"name": found[0], "arguments": json.dumps(found[1], ensure_ascii=False)}}
 
     def chunk_choice(self, text: str, finish: str | None) -> dict[str, Any]:
         return {"index": 0, "delta": {"content": text} if text else {}, "logprobs": None, "finish_reason": finish}

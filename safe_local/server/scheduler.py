@@ -3,7 +3,8 @@
 `start` waits for a turn (ApiError 429 with Retry-After when the line is full, 503 once the
 server is stopping), starts the request's Job and waits until its reply can start, so a
 request that fails (unknown model, too big, prompt too long) gets its error status before any
-reply byte. A client that leaves while waiting gives up its place. `stop_threadsafe` (Ctrl+C)
+reply byte. `load` and `unload` take a turn for that alone (ollama's requests without a prompt,
+and keep_alive 0). A client that leaves while waiting gives up its place. `stop_threadsafe` (Ctrl+C)
 cancels the running generation and turns the waiting requests away; `close` waits for the last
 turn to end and unloads the models. Left out: HTTP and formats (safe_local.server.app).
 """
@@ -12,14 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from safe_local.backend.base import Message
 from safe_local.generation_config import GenerationConfig
 from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError
-from safe_local.server.job import Job, turn
+from safe_local.server.job import Job, load, turn, unload
 from safe_local.server.loaded import LoadedEnsemble
 from safe_local.server.models import Choice
 from safe_local.server.turns import Closed, QueueFull, Turns
@@ -40,6 +42,20 @@ class Scheduler:
     async def start(self, choice: Choice, messages: list[Message], config: GenerationConfig,
                     gone: asyncio.Future[None], cache_prompt: bool = True, shape: ReplyShape = ReplyShape()) -> Job:
         """A running Job whose reply has been accepted; `gone` resolving cancels it (client left)."""
+        return await self._run(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt, shape),
+                               gone)
+
+    async def load(self, choice: Choice, gone: asyncio.Future[None]) -> Job:
+        """Load `choice` in a turn of its own (ollama's request without a prompt); its Job has ended."""
+        job = await self._run(lambda cancel: load(self.loaded, choice), gone)
+        await _drain(job)
+        return job
+
+    async def unload(self, gone: asyncio.Future[None]) -> None:
+        """Close the loaded ensemble in a turn of its own, once the turns before it are done."""
+        await _drain(await self._run(lambda cancel: unload(self.loaded), gone))
+
+    async def _run(self, work: Callable[[threading.Event], Iterator[object]], gone: asyncio.Future[None]) -> Job:
         await self._wait_turn(gone)
         started = time.monotonic()
 
@@ -49,8 +65,7 @@ class Scheduler:
             self.turns.release()
 
         try:
-            self.job = job = Job(lambda cancel: turn(self.loaded, choice, messages, config, cancel, cache_prompt, shape),
-                                 on_end=end)
+            self.job = job = Job(work, on_end=end)
         except BaseException:
             end()
             raise
@@ -100,3 +115,8 @@ class Scheduler:
             self.job.cancel.set()
         await self.turns.idle()  # the models must outlive the thread that is using them
         await asyncio.to_thread(self.loaded.close)
+
+
+async def _drain(job: Job) -> None:
+    async for _ in job:
+        pass

@@ -59,19 +59,21 @@ _PROMPT = {"anyOf": [{"type": "string", "minLength": 1},
                      {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "string", "minLength": 1}}]}
 
 
-class _NullIsAbsent(BaseModel):
+class NullIsAbsent(BaseModel):
+    """A JSON null is the field left out (several SDKs send every optional field)."""
+
     @model_validator(mode="before")
     @classmethod
     def _drop_nulls(cls, data: Any) -> Any:
         return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
-class StreamOptions(_NullIsAbsent):
+class StreamOptions(NullIsAbsent):
     model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
-class GenerationRequest(_NullIsAbsent):
+class GenerationRequest(NullIsAbsent):
     """What chat and text completions share: the model, sampling, limits and streaming."""
 
     model_config = ConfigDict(extra="allow", strict=True)
@@ -171,15 +173,7 @@ class ChatRequest(GenerationRequest):
     @field_validator("tools")
     @classmethod
     def _functions(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, tool in enumerate(tools or []):
-            function = tool.get("function") if isinstance(tool, dict) else None
-            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-                raise ValueError(f"tool {i} must be {{\"type\": \"function\", \"function\": {{...}}}}")
-            if not isinstance(function.get("name"), str) or not _TOOL_NAME.match(function["name"]):
-                raise ValueError(f"tool {i} needs a name of 1-64 letters, digits, _ or -, got {function.get('name')!r}")
-            if not isinstance(function.get("parameters", {}), dict):
-                raise ValueError(f"tool {i}'s parameters must be a JSON Schema object")
-        return tools
+        return check_tools(tools)
 
     @field_validator("tool_choice")
     @classmethod
@@ -216,7 +210,7 @@ class ChatRequest(GenerationRequest):
     def _text_messages(cls, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not messages:
             raise ValueError("no messages: send at least one {\"role\": \"user\", \"content\": ...}")
-        return [_text_message(i, m) for i, m in enumerate(messages)]
+        return [text_message(i, m) for i, m in enumerate(messages)]
 
     def engine_messages(self) -> list[Message]:
         return self.messages
@@ -280,7 +274,20 @@ def _no_effect(key: str, value: Any) -> bool:
     return True
 
 
-def _text_message(i: int, message: dict[str, Any]) -> dict[str, Any]:
+def check_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The tools as sent, if each is an OpenAI function tool with a usable name (ValueError naming the first that is not)."""
+    for i, tool in enumerate(tools or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+            raise ValueError(f"tool {i} must be {{\"type\": \"function\", \"function\": {{...}}}}")
+        if not isinstance(function.get("name"), str) or not _TOOL_NAME.match(function["name"]):
+            raise ValueError(f"tool {i} needs a name of 1-64 letters, digits, _ or -, got {function.get('name')!r}")
+        if not isinstance(function.get("parameters", {}), dict):
+            raise ValueError(f"tool {i}'s parameters must be a JSON Schema object")
+    return tools
+
+
+def text_message(i: int, message: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ValueError(f"message {i} must be an object with a role and a content, got {message!r:.60}")
     role = message.get("role")

@@ -41,6 +41,11 @@ def _every_endpoint(server: Server) -> list[tuple[int, str]]:
             _raw(server, "POST", "/v1/completions", {"prompt": "6 * 7 =", "max_tokens": 4}, headers),
             _raw(server, "POST", "/v1/chat/completions", {**QUESTION, "model": "smollm2-135m@192.0.2.1:1"}, headers),
             _raw(server, "POST", "/v1/chat/completions", {**QUESTION, "max_tokens": 10**6}, headers),
+            _raw(server, "GET", "/api/tags", headers=headers),  # ollama's API: the same rule
+            _raw(server, "GET", "/api/ps", headers=headers),
+            _raw(server, "POST", "/api/show", {"model": "qwen2.5-coder-0.5b,smollm2-135m"}, headers),
+            _raw(server, "POST", "/api/chat", {"messages": QUESTION["messages"], "options": {"num_predict": 4}}, headers),
+            _raw(server, "POST", "/api/generate", {"prompt": "6 * 7 =", "options": {"num_predict": 4}}, headers),
         ]
     return seen
 
@@ -52,7 +57,7 @@ def test_a_placed_model_serves_a_lost_server_is_a_503_and_no_response_says_where
     try:
         responses = _every_endpoint(server)
         statuses = [status for status, _ in responses]
-        assert statuses.count(200) == 9 and statuses.count(401) == 18  # without the right key: /health only
+        assert statuses.count(200) == 14 and statuses.count(401) == 28  # without the right key: /health only
         status, _, models = request(server, "GET", "/v1/models", headers=AUTH)
         entry = next(m for m in models["data"] if m["id"] == "qwen2.5-coder-0.5b,smollm2-135m")
         assert entry["models"] == ["qwen2.5-coder-0.5b", "smollm2-135m"]
@@ -66,7 +71,7 @@ def test_a_placed_model_serves_a_lost_server_is_a_503_and_no_response_says_where
         status, _, error = request(server, "POST", "/v1/chat/completions", QUESTION, AUTH)  # loads again: still down
         assert status == 503 and error["error"]["message"].startswith("a remote model is unreachable: smollm2-135m")
         responses += _every_endpoint(server)
-        assert [status for status, _ in responses[-30:]].count(503) == 3  # chat, stream, text, with the key
+        assert [status for status, _ in responses[-45:]].count(503) == 5  # chat, stream, text, ollama's two, with the key
         assert request(server, "GET", "/health", headers=AUTH)[0] == 200
 
         for status, text in responses:
