@@ -107,6 +107,7 @@ class GenerationStats:
     checked: int = 0  # candidate positions (stable for every model) that SAFE checked for consensus
     drafter_decided: int = 0  # of those, positions the drafter's weighted share alone passed (no verifier row)
     verifier_rows_saved: int = 0  # logits rows a verifier did not compute: the cheaper ones had passed C2
+    verifiers_unsure: int = 0  # positions without consensus kept because no verifier was sure (verifier_confidence)
     seconds: float = 0.0
     constraint_seconds: float = 0.0  # of those, computing and applying a JSON schema's or grammar's masks
     models: list[ModelStats] = field(default_factory=list)
@@ -156,6 +157,7 @@ class GenerationResult:
             "rejected": s.rejected,
             "checked": s.checked,
             "drafter_decided": s.drafter_decided,
+            "verifiers_unsure": s.verifiers_unsure,
             "seconds": s.seconds,
             "constraint_seconds": s.constraint_seconds,
             "tokens_per_s": s.tokens_per_s,

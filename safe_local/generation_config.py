@@ -28,12 +28,14 @@ _WHOLE_NUMBERS = ("max_tokens", "top_k", "single_model", "repeat_last_n", "dry_a
 AUTO = "auto"
 # `chunk = "auto"`: SAFE's draft length adapts (see _ChunkLength).
 CHUNK_START, CHUNK_MIN, CHUNK_MAX = 5, 2, 16
-_NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold", "min_p",
+_NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold", "min_p", "verifier_confidence",
             "repeat_penalty", "presence_penalty", "frequency_penalty", "dry_multiplier", "dry_base")
 # Options added after evaluation results were stored; at their defaults they change nothing, so
 # the evaluation's settings hash leaves them out there (safe_local.evaluation.methods).
 SAMPLER_OPTIONS = ("min_p", "repeat_penalty", "repeat_last_n", "presence_penalty", "frequency_penalty",
                    "dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n", "dry_sequence_breakers")
+# Ensemble options added after results were stored, likewise left out of the hash at their defaults.
+LATER_OPTIONS = ("verifier_confidence", "verifier_beats_drafter")
 # llama.cpp's DRY sequence breakers (common/common.h).
 DRY_BREAKERS = ("\n", ":", "\"", "*")
 # `drafter_gate = "auto"`: the authors' gate for base gac (gac_threshold), none for base unite.
@@ -68,6 +70,11 @@ class GenerationConfig:
     # `safe`: ensemble a position without consensus only where the drafter's probability of its
     # token is below this (1: always); "auto" is the authors' choice per base (see gate()).
     drafter_gate: float | str = AUTO
+    # `safe`: ensemble a position without consensus only where some verifier gives its own most
+    # likely token at least this (CoSD's rule; 0: off), and with verifier_beats_drafter, more than
+    # the drafter gives its own (consensus.verifiers_sure).
+    verifier_confidence: float = 0.0
+    verifier_beats_drafter: bool = False
     single_model: int = 0  # `single`: which model
     # Sampling cut and repetition penalties, with llama.cpp's names and meanings. Each model's
     # logits are penalized in its own token space, given its own ids of the prompt and the reply
@@ -112,8 +119,9 @@ class GenerationConfig:
             raise SafeLocalError(f"drafter_gate must be a number or \"auto\", got {self.drafter_gate!r}")
         if self.seed is not None and not _is_whole(self.seed):
             raise SafeLocalError(f"seed must be a whole number, got {self.seed!r}")
-        if not isinstance(self.stop_loops, bool):
-            raise SafeLocalError(f"stop_loops must be true or false, got {self.stop_loops!r}")
+        for name in ("stop_loops", "verifier_beats_drafter"):
+            if not isinstance(getattr(self, name), bool):
+                raise SafeLocalError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.stop, (list, tuple)) or not all(isinstance(x, str) for x in self.stop):
             raise SafeLocalError(f"stop must be a string or a list of strings, got {self.stop!r}")
         breakers = self.dry_sequence_breakers
@@ -148,6 +156,8 @@ class GenerationConfig:
             raise SafeLocalError(f"top-p must be in (0, 1], got {self.top_p}")
         if self.drafter_gate != AUTO and not 0 < self.drafter_gate <= 1:
             raise SafeLocalError(f"drafter gate must be in (0, 1] (1: no gate), got {self.drafter_gate}")
+        if not 0 <= self.verifier_confidence <= 1:
+            raise SafeLocalError(f"verifier confidence must be in [0, 1] (0: off), got {self.verifier_confidence}")
         if self.top_k < 1:
             raise SafeLocalError(f"top-k must be at least 1, got {self.top_k}")
         self._validate_penalties()

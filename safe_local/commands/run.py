@@ -100,6 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--drafter-gate", type=gate_value,
                      help="safe: ensemble only where the drafter's probability is below G (1 = always; "
                      "default auto: 0.5 for base gac, as the authors' code, none for base unite)")
+    run.add_argument("--verifier-confidence", type=float, metavar="BETA",
+                     help="safe: ensemble a position without consensus only where some verifier gives its own "
+                     "token at least BETA (CoSD's rule; default 0: always)")
+    run.add_argument("--verifier-beats-drafter", action="store_const", const=True, default=None,
+                     help="safe: ... and more than the drafter gives its own token")
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     run.add_argument("--stop-loops", action="store_const", const=True, default=None,
                      help="end the reply once it keeps repeating itself (stop reason: loop)")
@@ -153,6 +158,7 @@ def run_command(args: argparse.Namespace) -> int:
         method=args.method, base=args.base, chunk=args.chunk, max_tokens=args.max_tokens,
         temperature=args.temperature, top_p=args.top_p, seed=args.seed, weights=args.weights,
         sharpening=args.sharpening, drafter_gate=args.drafter_gate, stop=tuple(args.stop) or None,
+        verifier_confidence=args.verifier_confidence, verifier_beats_drafter=args.verifier_beats_drafter,
         stop_loops=args.stop_loops, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
         repeat_last_n=args.repeat_last_n, presence_penalty=args.presence_penalty,
         frequency_penalty=args.frequency_penalty, dry_multiplier=args.dry_multiplier, dry_base=args.dry_base,

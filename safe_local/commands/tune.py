@@ -2,14 +2,17 @@
 
     safe-local tune --preset tiny --task gsm8k:40 --budget 60 --out tune-results --save tuned
 
-Every combination of drafter, drafter weight, base, sharpening, drafter gate and chunk length
-(safe_local.evaluation.tune) answers the first few items; the better half goes on to twice as
+Every combination of drafter, drafter weight, base, sharpening, drafter gate, chunk length and
+verifier confidence (safe_local.evaluation.tune) answers the first few items; the better half goes on to twice as
 many, and so on. Each model alone answers the same items, so every configuration is compared
 with its drafter's speed and with the best member's accuracy. Answers are stored in
 OUT/results.jsonl like `eval`'s, so the same command resumes where a budget or Ctrl+C stopped it.
 At the end: OUT/tune.md (the ranking with 95 % intervals, the winner against the best member,
-item by item) and OUT/front.png (accuracy against speed); `--save NAME` writes the winner into
-the user's config as a preset. Generation is greedy; answers that loop end early (`--stop-loops`
+item by item, and each configuration's gains and losses against its drafter alone) and
+OUT/front.png (accuracy against speed); `--save NAME` writes the winner into the user's config as
+a preset, unless it loses more items than it gains against its drafter alone: then nothing is
+saved, and when no configuration gains more than it loses the report says ensembling does not pay
+on these items. Generation is greedy; answers that loop end early (`--stop-loops`
 is always on here: a search has no time for 2,048-token loops).
 """
 
@@ -57,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sharpening", type=_names, help="sharpening modes to try (default heuristic,geometric)")
     p.add_argument("--gates", type=_numbers, help="drafter gates to try, 1 = none (default 1,0.5)")
     p.add_argument("--chunks", type=_chunks, help="chunk lengths to try (default auto)")
+    p.add_argument("--betas", type=_numbers, help="verifier confidences to try: ensemble only where a verifier is "
+                   "this sure of its own token, 0 = always (default 0,0.5,0.7,0.9)")
     p.add_argument("--first-items", type=int, default=4, help="items every configuration answers (default 4)")
     p.add_argument("--min-speed", type=float, default=0.0,
                    help="rank configurations slower than this fraction of their drafter below the rest (e.g. 0.6)")
@@ -71,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def tune_command(args: argparse.Namespace) -> int:
     from safe_local.evaluation.runner import item_order
-    from safe_local.evaluation.tune import Space, configurations, rung_sizes
+    from safe_local.evaluation.tune import Space, configurations, rung_sizes, save_refusal
     from safe_local.generation_config import GenerationConfig
     from safe_local.placement import place
     from safe_local.store import select_ensemble
@@ -88,7 +93,7 @@ def tune_command(args: argparse.Namespace) -> int:
     placement = {name: endpoint for name, endpoint in zip(specs, endpoints) if endpoint}
     drafters = tuple(specs) if args.drafters == ("all",) else (args.drafters or (specs[0],))
     space = Space(drafters=drafters, **{k: getattr(args, k) for k in ("weights", "bases", "sharpening", "gates",
-                                                                      "chunks") if getattr(args, k) is not None})
+                                                                      "chunks", "betas") if getattr(args, k) is not None})
     base = GenerationConfig(max_tokens=args.max_tokens, temperature=0.0, stop_loops=True)
     configs = configurations(specs, space, base)
     pool = item_order(tasks)  # interleaved, so every rung's prefix covers every task
@@ -106,6 +111,10 @@ def tune_command(args: argparse.Namespace) -> int:
             print("not saved: a preset is saved only from a finished search", file=sys.stderr)
         return 130
     if args.save:
+        refusal = save_refusal(ranked[0])
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return 1
         _save(args.save, ranked[0].method, search.placement)
     return 0
 
@@ -206,6 +215,7 @@ class _Search:
     def report(self, ranked: list, finished: bool) -> Path:
         """OUT/tune.md and OUT/front.png from the last complete rung."""
         from safe_local.evaluation.stats import wilson
+        from safe_local.evaluation.tune import does_not_pay
 
         records = self._records()
         items = {(task, item.id) for task, item in self.items_run}
@@ -215,13 +225,21 @@ class _Search:
                  f"{'Finished' if finished else 'Stopped early'}: {len(ranked)} configurations ranked on the "
                  f"{len(items)} items of the last complete rung (greedy, loops stopped, max tokens "
                  f"{self.args.max_tokens}). Speed: median over items of tokens/s over the drafter's alone.", "",
-                 "| rank | configuration | correct | accuracy (95 % CI) | speed vs drafter |", "|---:|---|---:|---|---:|"]
+                 "Lost / gained: items the configuration gets wrong and its drafter alone right, and the "
+                 "reverse (loss count first).", "",
+                 "| rank | configuration | correct | accuracy (95 % CI) | lost / gained vs drafter | speed vs drafter |",
+                 "|---:|---|---:|---|---:|---:|"]
         for i, s in enumerate([*ranked, *singles], start=1):
             low, high = wilson(s.correct, s.n)
-            name = s.method.label if s.method.config.method != "single" else f"{s.method.label} alone"
+            alone = s.method.config.method == "single"
+            name = f"{s.method.label} alone" if alone else s.method.label
             speed = f"{s.speed:.2f}×" if s.speed is not None else "–"
+            paired = "" if alone else f"{s.lost} / {s.gained}"
             lines.append(f"| {i if s in ranked else ''} | {name} | {s.correct}/{s.n} | "
-                         f"{100 * s.accuracy:.0f}% ({100 * low:.0f}–{100 * high:.0f}%) | {speed} |")
+                         f"{100 * s.accuracy:.0f}% ({100 * low:.0f}–{100 * high:.0f}%) | {paired} | {speed} |")
+        verdict = does_not_pay(ranked)
+        if verdict:
+            lines += ["", verdict]
         if ranked and best_single is not None:
             gained, lost = _paired(records, ranked[0].method, best_single.method, items)
             lines += ["", f"Winner against the best member alone ({best_single.method.label}), item by item: "
@@ -280,6 +298,8 @@ def _save(name: str, method, placement: dict[str, str]) -> None:
     entry = {"description": f"found by safe-local tune: {method.label}", "models": list(method.models),
              "method": "safe", "base": config.base, "weights": list(config.weights),
              "defaults": {"sharpening": config.sharpening, "drafter_gate": config.drafter_gate, "chunk": config.chunk}}
+    if config.verifier_confidence > 0:
+        entry["defaults"]["verifier_confidence"] = config.verifier_confidence
     if placement:  # where the models ran stays with the preset, in the form presets take it
         entry["rpc"] = dict(placement)
     path = save_preset(name, entry)

@@ -22,7 +22,7 @@ from .alignment import (
     oov_like,
     token_ends,
 )
-from .consensus import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights
+from .consensus import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights, verifiers_sure
 from .ensemble import GacUnion, UnionDistribution, unite_union
 from .probs import softmax, top_indices
 from .penalties import Penalizer
@@ -46,6 +46,7 @@ __all__ = [
     "c2_settled",
     "drafter_decides",
     "drafter_keeps",
+    "verifiers_sure",
     "softmax",
     "top_indices",
     "UnionDistribution",

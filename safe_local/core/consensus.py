@@ -20,6 +20,17 @@ largest; under sampling the gate reads the largest one as well (GaC's own gate i
 model's top probability), so it is a property of the position, not of the sampled token, and the
 position's target is stated before the draw (safe_local.core.speculative).
 
+A third condition, off by default, comes from CoSD (Collaborative Speculative Decoding, ICML
+2025), whose rule replaces the drafter's token with an assistant's only where the
+drafter is unsure and the assistant is sure: at a position that passes neither C1 nor C2 and that
+the gate lets through, SAFE ensembles only where some verifier gives its own most likely token at
+least beta (`verifiers_sure`), and, as an option, more than the drafter gives its own most likely
+token; otherwise the drafted token stands. Small verifiers that know nothing at a position (flat
+rows) then cannot tip the drafter at a semantic fork. It reads each verifier's own row, never the
+drafted token, so under sampling it too is a property of the position, and the target there is
+the drafter's own distribution (safe_local.core.speculative). It needs every verifier's row, so it
+settles nothing early; C2's early acceptance is unchanged (a position C2 passes is kept either way).
+
 Left out on purpose: finding the aligned tokens and reading their probabilities (the engine
 does that with `alignment`), and the ensemble itself.
 """
@@ -101,6 +112,16 @@ def drafter_decides(drafter_prob: float, weights: np.ndarray, threshold: float =
     weights 4,1,1 decide wherever the drafter is more than 75 % sure.
     """
     return c2_settled([drafter_prob], [weights[0]], threshold)
+
+
+def verifiers_sure(verifier_tops: Sequence[float], beta: float, drafter_top: float | None = None) -> bool:
+    """CoSD's condition: True when some verifier gives its own most likely token at least `beta`
+    (and, with `drafter_top`, more than that: the drafter's largest probability). beta 0: always
+    True, no condition. Where it is False, a position without consensus keeps its drafted token.
+    """
+    if beta <= 0 and drafter_top is None:
+        return True
+    return any(p >= beta and (drafter_top is None or p > drafter_top) for p in map(float, verifier_tops))
 
 
 def drafter_keeps(drafter_prob: float, gate: float) -> bool:

@@ -22,7 +22,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-from safe_local.generation_config import SAMPLER_OPTIONS, GenerationConfig
+from safe_local.generation_config import LATER_OPTIONS, SAMPLER_OPTIONS, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import loaded_quant
 from safe_local.evaluation.prompts import PROMPT_VERSION
@@ -37,7 +37,7 @@ ENSEMBLES = {
 _SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop", "stop_loops", *SAMPLER_OPTIONS)
 # Options newer than the stored results are hashed only when set: at their defaults they change
 # no answer, and leaving them out keeps the stored results' hashes valid.
-_UNSET = {name: getattr(GenerationConfig, name) for name in SAMPLER_OPTIONS}
+_UNSET = {name: getattr(GenerationConfig, name) for name in (*SAMPLER_OPTIONS, *LATER_OPTIONS)}
 DEFAULT_CTX = 4096
 
 

@@ -37,6 +37,7 @@ from safe_local.core import (
     sampler_distribution,
     softmax,
     token_ends,
+    verifiers_sure,
 )
 from safe_local.events import SpeculativeTest, TokenLogprob
 from safe_local.generation_config import AUTO, CHUNK_MAX, CHUNK_MIN, CHUNK_START
@@ -248,6 +249,18 @@ class SafeRun(Run):
             return False
         return draft.draws[j] * float(self.proposal_of(draft, j)[same].sum()) <= bound
 
+    def verifiers_unsure(self, draft: Drafted, j: int, verifier_rows: list[np.ndarray]) -> bool:
+        """CoSD's condition fails at drafted position j (consensus.verifiers_sure): no verifier is sure
+        enough of its own token to overrule the drafter, so the drafted token stands unensembled."""
+        c = self.config
+        if c.verifier_confidence <= 0 and not c.verifier_beats_drafter:
+            return False
+        drafter_top = draft.gates[j] if c.verifier_beats_drafter else None
+        if verifiers_sure([max_prob(row) for row in verifier_rows], c.verifier_confidence, drafter_top):
+            return False
+        self.stats.verifiers_unsure += 1
+        return True
+
     def ensembled_at(self, draft: Drafted, j: int, probs: np.ndarray, index: int, dist) -> None:
         """Asked for: the log-probability of what the ensemble put at drafted position j."""
         if self.top_logprobs is not None:
@@ -328,6 +341,8 @@ class SafeRun(Run):
         dv = self.models[0].vocab
         for ci, j in enumerate(cands.tolist()):
             logits = [draft.logits[j]] + [rows[ci] for rows in v_rows]
+            if self.verifiers_unsure(draft, j, logits[1:]):
+                continue  # the target here is the drafter's own distribution: the token drawn from it stands
             aligned = [draft.ids[j]] + [a[ci] for a in v_aligned]
             dist = self.union(logits)
             p, sharpened = self.sharpened(dist)
@@ -364,7 +379,7 @@ class SafeRun(Run):
             probs = np.array([p for p, _ in views])
             agrees = np.array([a for _, a in views[1:]])
             cons = check(probs, agrees, self.weights)
-            if cons.c1 or cons.c2 > c.consensus_threshold:
+            if cons.c1 or cons.c2 > c.consensus_threshold or self.verifiers_unsure(draft, j, logits[1:]):
                 continue
             dist = self.union(logits)
             at, sharpened, scores = self.choose(dist, drafted_key=dv.key(draft.ids[j]))

@@ -51,6 +51,14 @@ def test_penalty_flags_reach_the_engine():
     assert json.loads(p.stdout)["text"] != plain
 
 
+def test_verifier_confidence_flags_reach_the_engine():
+    p = _cli("run", "What is 48 plus half of 48?", "--method", "safe", "--base", "unite", "--max-tokens", "40",
+             "--json", "--verifier-confidence", "1", "--verifier-beats-drafter")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["ensembled"] == 0 and out["verifiers_unsure"] > 0  # no verifier is ever that sure
+
+
 def test_a_json_schema_or_grammar_file_constrains_the_reply(tmp_path):
     schema = {"type": "object", "properties": {"answer": {"type": "integer", "minimum": 0, "maximum": 100}},
               "required": ["answer"], "additionalProperties": False}
@@ -82,6 +90,7 @@ def test_a_json_schema_or_grammar_file_constrains_the_reply(tmp_path):
         (["run", "hi", "--repeat-penalty", "0"], "repeat_penalty must be > 0"),
         (["run", "hi", "--dry-base", "0.5"], "dry_base must be >= 1"),
         (["run", "hi", "--min-p", "2"], "min_p must be in [0, 1]"),
+        (["run", "hi", "--verifier-confidence", "1.5"], "verifier confidence must be in [0, 1]"),
         (["run", "hi", "--models", "qwen2.5-coder-0.5b,smollm2-135m@somewhere:port"],
          "RPC server 'somewhere:port' is not host:port"),
         (["frobnicate"], "invalid choice"),

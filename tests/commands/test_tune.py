@@ -19,7 +19,7 @@ def _tune(tmp_path, paths, *extra: str) -> subprocess.CompletedProcess:
     env = os.environ | {"SAFE_LOCAL_HOME": str(tmp_path / "home")}
     return subprocess.run([sys.executable, "-m", "safe_local", "tune", "--data", str(data), "--models", models,
                            "--weights", "1,4", "--bases", "unite", "--sharpening", "geometric", "--gates", "1",
-                           "--first-items", "1", "--max-tokens", "24", "--threads", "2", "--out", str(tmp_path / "out"),
+                           "--betas", "0", "--first-items", "1", "--max-tokens", "24", "--threads", "2", "--out", str(tmp_path / "out"),
                            *extra], capture_output=True, text=True, timeout=900, env=env)
 
 

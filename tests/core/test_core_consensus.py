@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from safe_local.core import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights
+from safe_local.core import (
+    Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights, verifiers_sure)
 
 
 def test_normalize_weights():
@@ -155,3 +156,26 @@ def test_drafter_keeps_hand_computed():
 def test_drafter_keeps_exactly_the_authors_gate(p0, gate):
     # The authors' GaC + SAFE ensembles only where `draft_prob < 0.5`: kept is its negation.
     assert drafter_keeps(p0, gate) == (gate < 1 and not p0 < gate)
+
+
+@pytest.mark.parametrize("tops, beta, drafter_top, sure", [
+    ([0.2, 0.3], 0.0, None, True),  # no condition
+    ([0.2, 0.3], 0.5, None, False),  # both verifiers unsure: the drafted token stands
+    ([0.2, 0.7], 0.7, None, True),  # at least beta, one verifier is enough
+    ([0.69999, 0.2], 0.7, None, False),
+    ([0.8, 0.2], 0.7, 0.9, False),  # sure, but less than the drafter
+    ([0.8, 0.95], 0.7, 0.9, True),
+    ([0.6, 0.2], 0.0, 0.5, True),  # beating the drafter alone
+    ([0.4, 0.2], 0.0, 0.5, False),
+])
+def test_verifiers_sure_by_hand(tops, beta, drafter_top, sure):
+    assert verifiers_sure(tops, beta, drafter_top) is sure
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=4), st.floats(0, 1), st.floats(0, 1))
+def test_verifiers_sure_is_monotone_and_matches_a_naive_reading(tops, beta, higher):
+    naive = max(tops) >= beta
+    assert verifiers_sure(tops, beta) is naive
+    if verifiers_sure(tops, max(beta, higher)):  # surer than a higher bar is surer than a lower one
+        assert verifiers_sure(tops, beta)
+    assert not verifiers_sure(tops, beta, drafter_top=max(tops))  # no verifier above the drafter

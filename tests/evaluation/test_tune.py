@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from safe_local.config import load_config, save_preset
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import Method
-from safe_local.evaluation.tune import Space, Standing, configurations, front, rank, rung_sizes, standings
+from safe_local.evaluation.tune import (
+    Space, Standing, configurations, does_not_pay, front, rank, rung_sizes, save_refusal, standings)
 from safe_local.generation_config import GenerationConfig
 
 TRIO = ("qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m")
@@ -20,9 +21,9 @@ BASE = GenerationConfig(max_tokens=256, temperature=0.0, stop_loops=True)
 
 def test_every_combination_is_one_configuration_with_its_drafter_first():
     space = Space(drafters=TRIO[:2], weights=(1.0, 4.0), bases=("unite", "gac"), sharpening=("geometric",),
-                  gates=(1.0, 0.5), chunks=("auto", 5))
+                  gates=(1.0, 0.5), chunks=("auto", 5), betas=(0.0, 0.7))
     configs = configurations(TRIO, space, BASE)
-    assert len(configs) == 2 * 2 * 2 * 1 * 2 * 2
+    assert len(configs) == 2 * 2 * 2 * 1 * 2 * 2 * 2
     assert len({c.label for c in configs}) == len({c.settings_hash for c in configs}) == len(configs)
     for c in configs:
         drafter = c.label.split()[0]
@@ -32,6 +33,11 @@ def test_every_combination_is_one_configuration_with_its_drafter_first():
         assert c.config.max_tokens == 256 and c.config.stop_loops
     heavy = next(c for c in configs if " w4 " in c.label and " gac " in c.label and " g0.5 " in c.label)
     assert heavy.config.weights == (4.0, 1.0, 1.0) and heavy.config.base == "gac" and heavy.config.gate() == 0.5
+    sure = [c for c in configs if c.label.endswith(" v0.7")]
+    assert len(sure) == len(configs) // 2 and all(c.config.verifier_confidence == 0.7 for c in sure)
+    # Without a verifier confidence a configuration keeps the label and settings hash it had before the option.
+    plain = next(c for c in configs if c.label == "qwen2.5-coder-0.5b w4 gac geometric g0.5 auto")
+    assert plain.config.verifier_confidence == 0 and "verifier_confidence" not in plain.settings["config"]
 
 
 @pytest.mark.parametrize("space, message", [
@@ -40,6 +46,8 @@ def test_every_combination_is_one_configuration_with_its_drafter_first():
     (Space(drafters=TRIO[:1], sharpening=()), "--sharpening"),
     (Space(drafters=TRIO[:1], weights=(0.0,)), "--weights"),
     (Space(drafters=TRIO[:1], gates=(1.5,)), "--gates"),
+    (Space(drafters=TRIO[:1], betas=(-0.1,)), "--betas"),
+    (Space(drafters=TRIO[:1], betas=()), "--betas"),
 ])
 def test_a_bad_space_is_a_one_line_error(space, message):
     with pytest.raises(SafeLocalError, match=message):
@@ -93,6 +101,18 @@ def test_standings_count_the_items_asked_for_and_pair_speed_with_the_drafter_alo
     assert row.speed == pytest.approx((0.5 + 0.25) / 2)  # the median of two ratios is their mean
     row, = standings([config], records, {("t", "1"), ("t", "2"), ("t", "3")})
     assert (row.n, row.correct, row.speed) == (3, 2, pytest.approx(0.5))
+    assert (row.lost, row.gained, row.pays) == (1, 0, False)  # item 2: right alone, wrong ensembled
+
+
+def test_a_winner_that_loses_more_than_it_gains_is_not_saved_and_the_report_says_so():
+    def standing(gained: int, lost: int) -> Standing:
+        return Standing(Method("c", BASE, TRIO), 10, 5, 0.8, gained, lost)
+
+    assert save_refusal(standing(gained=2, lost=3)) == ("not saved: the winner loses 3 items and gains 2 against "
+                                                        "its drafter alone")
+    assert save_refusal(standing(gained=2, lost=2)) is None and save_refusal(standing(gained=3, lost=0)) is None
+    assert "does not pay" in does_not_pay([standing(2, 3), standing(1, 1)])
+    assert does_not_pay([standing(2, 3), standing(2, 1)]) is None and does_not_pay([]) is None
 
 
 def test_save_preset_keeps_the_users_file_and_the_preset_loads(tmp_path, monkeypatch):
@@ -127,5 +147,6 @@ def test_save_preset_refuses_to_overwrite_a_file_it_cannot_read(tmp_path, monkey
 
 def test_the_space_defaults_are_the_documented_ones():
     space = Space(drafters=TRIO[:1])
-    grid = list(itertools.product(space.weights, space.bases, space.sharpening, space.gates, space.chunks))
-    assert len(grid) == 3 * 2 * 2 * 2 * 1 == len(configurations(TRIO, space, BASE))
+    grid = list(itertools.product(space.weights, space.bases, space.sharpening, space.gates, space.chunks, space.betas))
+    assert space.betas == (0.0, 0.5, 0.7, 0.9)
+    assert len(grid) == 3 * 2 * 2 * 2 * 1 * 4 == len(configurations(TRIO, space, BASE))
