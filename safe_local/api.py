@@ -29,9 +29,8 @@ from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
 from safe_local.grammar import Grammar
 from safe_local.reply_shape import ReplyShape
-from safe_local.model_paths import NotDownloaded, resolve_model
 from safe_local.placement import check_reachable, place
-from safe_local.store import check_ensemble, select_ensemble
+from safe_local.store import NotDownloaded, check_ensemble, resolve_model, select_ensemble
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
 

@@ -43,7 +43,7 @@ def check_choice(args: argparse.Namespace) -> None:
     A preset or model that does not exist and a history file in a missing directory are
     refused here; a known model that is not downloaded yet is fine: the app offers to pull it.
     """
-    from safe_local.model_paths import NotDownloaded, resolve_model
+    from safe_local.store import NotDownloaded, resolve_model
     from safe_local.store import select_ensemble
 
     if args.db and not Path(args.db).expanduser().parent.is_dir():

@@ -14,11 +14,10 @@ import logging
 
 from safe_local.api import Ensemble
 from safe_local.errors import SafeLocalError
-from safe_local.model_paths import resolve_model
 from safe_local.placement import place
 from safe_local.server.errors import ApiError, unreachable
 from safe_local.server.models import Choice, check_files, public_name
-from safe_local.store import check_ensemble
+from safe_local.store import check_ensemble, resolve_model
 from safe_local.store.memory import available_memory, estimate_memory
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from safe_local.errors import SafeLocalError
-from safe_local.model_paths import resolve_model
 from safe_local.placement import model_name
 from safe_local.server.errors import ApiError
-from safe_local.store import list_local, load_catalog, local_presets, select_ensemble
+from safe_local.store import list_local, load_catalog, local_presets, resolve_model, select_ensemble
 
 # Longer ids are refused before anything compares them; the longest real id is a few
 # comma-separated Hub file names.

@@ -34,7 +34,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from safe_local import __version__
 from safe_local.errors import SafeLocalError
-from safe_local.model_paths import resolve_model
 from safe_local.placement import model_name
 from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError, is_ollama
@@ -47,7 +46,7 @@ from safe_local.server.ollama_schema import (
     OllamaRequest,
     OllamaShow,
 )
-from safe_local.store import load_catalog
+from safe_local.store import load_catalog, resolve_model
 
 log = logging.getLogger(__name__)
 

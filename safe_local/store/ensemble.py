@@ -2,7 +2,7 @@
 
 ``select_ensemble`` turns a model list and/or a preset (default: the catalog's
 default_preset) into model specs, drafter first, and the preset's generation options; ``resolve_ensemble``
-also turns the specs into file paths through safe_local.model_paths, which never uses the
+also turns the specs into file paths through safe_local.store.model_paths, which never uses the
 network. Left out: the pre-load checks (safe_local.store.preflight) and loading.
 """
 
@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-# `from safe_local import model_paths` (not its function): model_paths imports this package,
-# and a module reference still works while that import cycle is being set up.
-from safe_local import model_paths
 from safe_local.errors import SafeLocalError
 from safe_local.placement import place
 from safe_local.store.catalog import load_catalog
+from safe_local.store.model_paths import resolve_model
 
 __all__ = ["resolve_ensemble", "select_ensemble"]
 
@@ -54,4 +52,4 @@ def select_ensemble(models: Sequence[str | Path] | None = None, preset: str | No
 def resolve_ensemble(models: Sequence[str | Path] | None = None, preset: str | None = None) -> tuple[list[Path], dict[str, Any]]:
     """(GGUF paths, drafter first; the preset's generation options). No network access."""
     specs, options = select_ensemble(models, preset)
-    return [model_paths.resolve_model(spec) for spec in specs], options
+    return [resolve_model(spec) for spec in specs], options

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-# A module reference, not its function: model_paths imports this package (see store.ensemble).
-from safe_local import model_paths
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import (
     assembled_path,
@@ -36,6 +34,7 @@ from safe_local.placement import place
 from safe_local.store.catalog import load_catalog, looks_like_path, parse_hub_spec
 from safe_local.store.ensemble import select_ensemble
 from safe_local.store.hub import cached_ggufs, hub_env, pick_quant_file
+from safe_local.store.model_paths import resolve_model
 from safe_local.store.pypi import remove_download
 
 __all__ = ["LocalModel", "LocalPreset", "list_local", "local_presets", "remove"]
@@ -112,7 +111,7 @@ def _catalog_file(name: str) -> Path | None:
     if looks_like_path(name):
         return None
     try:
-        return model_paths.resolve_model(name)
+        return resolve_model(name)
     except SafeLocalError:
         return None
 

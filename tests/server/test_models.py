@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from safe_local.api import config_for
 from safe_local.engine import Engine
-from safe_local.model_paths import resolve_model
+from safe_local.store import resolve_model
 from safe_local.store.gguf_info import read_gguf_info
 from safe_local.store.memory import available_memory, estimate_memory
 from tests.real_models import NAMES

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from safe_local import store
-from safe_local.model_paths import resolve_model
+from safe_local.store import resolve_model
 from tests.store.conftest import one_line_error
 from tests.store.hub_server import COMMIT
 
