@@ -210,7 +210,7 @@ class _Search:
     def _standings(self, methods: list, items: list) -> list:
         from safe_local.evaluation.tune import standings
 
-        return standings(methods, self._records(), {(task, item.id) for task, item in items})
+        return standings(methods, self._records(), _keys(items))
 
     def report(self, ranked: list, finished: bool) -> Path:
         """OUT/tune.md and OUT/front.png from the last complete rung."""
@@ -218,7 +218,7 @@ class _Search:
         from safe_local.evaluation.tune import does_not_pay
 
         records = self._records()
-        items = {(task, item.id) for task, item in self.items_run}
+        items = _keys(self.items_run)
         singles = self._standings(self.singles, self.items_run) if items else []
         best_single = max(singles, key=lambda s: s.correct) if singles else None
         lines = [f"# tune: {', '.join(self.specs)}", "",
@@ -251,10 +251,17 @@ class _Search:
         return path
 
 
+def _keys(items: list) -> set[tuple[str, str, str]]:
+    """(task, item id, content hash) of each (task, Item): what a record must match to count for it."""
+    return {(task, item.id, item.content_hash) for task, item in items}
+
+
 def _paired(records: list[dict], a, b, items: set) -> tuple[int, int]:
-    """Items `a` got right and `b` wrong, and the reverse."""
+    """Items `a` got right and `b` wrong, and the reverse (`items` as from _keys)."""
+    from safe_local.evaluation.results import item_hash
+
     def right(method) -> dict:
-        return {(r["task"], r["item_id"]): bool(r["correct"]) for r in records
+        return {(r["task"], r["item_id"], item_hash(r)): bool(r["correct"]) for r in records
                 if r["method"] == method.label and r["settings_hash"] == method.settings_hash}
     ra, rb = right(a), right(b)
     both = [k for k in items if k in ra and k in rb]

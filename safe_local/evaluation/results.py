@@ -30,10 +30,11 @@ Key = tuple[str, str, str, str, str]  # task, item id, item content hash, method
 
 
 def record_key(record: dict) -> Key:
-    return record["task"], record["item_id"], _item_hash(record), record["method"], record["settings_hash"]
+    return record["task"], record["item_id"], item_hash(record), record["method"], record["settings_hash"]
 
 
-def _item_hash(record: dict) -> str:
+def item_hash(record: dict) -> str:
+    """The content hash of the item a record answered (Item.content_hash)."""
     # Records written before items had hashes have none: the built-in items' keys stay as they
     # were, and a user's item without one never matches, so it runs again.
     return record.get("item_hash", "")
@@ -47,9 +48,9 @@ def current(records: list[dict], items_now: Mapping[str, Sequence[Item]]) -> lis
     another task, whose items are not at hand, an item's records of the version appended last.
     """
     now = {(task, item.id): item.content_hash for task, items in items_now.items() for item in items}
-    last = {(r["task"], r["item_id"]): _item_hash(r) for r in records}  # a later record overwrites
+    last = {(r["task"], r["item_id"]): item_hash(r) for r in records}  # a later record overwrites
     return [r for r in records
-            if (now if r["task"] in items_now else last).get((r["task"], r["item_id"])) == _item_hash(r)]
+            if (now if r["task"] in items_now else last).get((r["task"], r["item_id"])) == item_hash(r)]
 
 
 def read_records(path: Path) -> list[dict]:

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import Method
+from safe_local.evaluation.results import item_hash, record_key
 from safe_local.generation_config import AUTO, BASES, SHARPENING, GenerationConfig
 
 # A drafter weight relative to each verifier's 1: "1" is the authors' equal weights.
@@ -126,22 +127,26 @@ class Standing:
         return self.gained > self.lost
 
 
-def standings(methods: Iterable[Method], records: Sequence[dict], items: set[tuple[str, str]]) -> list[Standing]:
-    """Each method's correct answers and relative speed on `items` ((task, item_id) pairs).
+def standings(methods: Iterable[Method], records: Sequence[dict], items: set[tuple[str, str, str]]) -> list[Standing]:
+    """Each method's correct answers and relative speed on `items` ((task, item_id, content hash)
+    triples: Item.content_hash, "" for a built-in item).
 
-    The speed pairs each item's answer with the drafter's single-model answer of the same item
-    (both must be in `records`), as eval's report does, so load that drifts over hours cancels;
-    the gains and losses pair the same answers' grades.
+    A record counts only for the item's content it was generated from, as eval's results key it
+    (safe_local.evaluation.results): after a user's item is edited, its old answers stay in the
+    file but score nothing. The speed pairs each item's answer with the drafter's single-model
+    answer of the same item (both must be in `records`), as eval's report does, so load that
+    drifts over hours cancels; the gains and losses pair the same answers' grades.
     """
-    by_key = {(r["task"], r["item_id"], r["method"], r["settings_hash"]): r for r in records}
-    singles = {(r["task"], r["item_id"], r["models"][0]): r for r in records if r["kind"] == "single"}
+    by_key = {record_key(r): r for r in records}
+    singles = {(r["task"], r["item_id"], item_hash(r), r["models"][0]): r for r in records if r["kind"] == "single"}
     out = []
     for method in methods:
-        rows = [by_key.get((task, item, method.label, method.settings_hash)) for task, item in sorted(items)]
+        rows = [by_key.get((task, item, content, method.label, method.settings_hash))
+                for task, item, content in sorted(items)]
         rows = [r for r in rows if r is not None]
         ratios, gained, lost = [], 0, 0
         for r in rows:
-            alone = singles.get((r["task"], r["item_id"], method.models[0]))
+            alone = singles.get((r["task"], r["item_id"], item_hash(r), method.models[0]))
             if alone is None:
                 continue
             if alone["tokens_per_s"] > 0:

@@ -84,10 +84,13 @@ def test_front_is_exactly_the_points_no_other_point_beats(points):
     assert [points[i][0] for i in chosen] == sorted((points[i][0] for i in chosen), reverse=True)
 
 
-def _record(item: str, method: Method, correct: bool, tps: float) -> dict:
+def _record(item: str, method: Method, correct: bool, tps: float, item_hash: str | None = None) -> dict:
     kind = method.config.method
-    return {"task": "t", "item_id": item, "method": method.label, "settings_hash": method.settings_hash,
-            "kind": kind, "models": list(method.models), "correct": correct, "tokens_per_s": tps}
+    record = {"task": "t", "item_id": item, "method": method.label, "settings_hash": method.settings_hash,
+              "kind": kind, "models": list(method.models), "correct": correct, "tokens_per_s": tps}
+    if item_hash is not None:  # as eval writes it; records from before item hashes have none
+        record["item_hash"] = item_hash
+    return record
 
 
 def test_standings_count_the_items_asked_for_and_pair_speed_with_the_drafter_alone():
@@ -96,12 +99,33 @@ def test_standings_count_the_items_asked_for_and_pair_speed_with_the_drafter_alo
     alone = Method(TRIO[0], GenerationConfig(method="single"), TRIO[:1])
     records = [_record("1", config, True, 10.0), _record("2", config, False, 5.0), _record("3", config, True, 9.0),
                _record("1", alone, True, 20.0), _record("2", alone, True, 20.0), _record("3", alone, True, 10.0)]
-    row, = standings([config], records, {("t", "1"), ("t", "2")})
+    row, = standings([config], records, {("t", "1", ""), ("t", "2", "")})
     assert (row.n, row.correct) == (2, 1)
     assert row.speed == pytest.approx((0.5 + 0.25) / 2)  # the median of two ratios is their mean
-    row, = standings([config], records, {("t", "1"), ("t", "2"), ("t", "3")})
+    row, = standings([config], records, {("t", "1", ""), ("t", "2", ""), ("t", "3", "")})
     assert (row.n, row.correct, row.speed) == (3, 2, pytest.approx(0.5))
     assert (row.lost, row.gained, row.pays) == (1, 0, False)  # item 2: right alone, wrong ensembled
+
+
+def test_standings_count_an_items_answers_only_for_the_content_they_were_given():
+    # A user's item answered as version "a", edited to "b" and answered again, then edited back to
+    # "a": its "a" answers are current again (the runner finds their keys done) though the file's
+    # last answers are b's. Keyed without the content hash, the stale b answers were scored.
+    from safe_local.commands.tune import _paired
+
+    config = configurations(TRIO, Space(drafters=TRIO[:1], weights=(4.0,), bases=("unite",),
+                                         sharpening=("geometric",), gates=(1.0,)), BASE)[0]
+    alone = Method(TRIO[0], GenerationConfig(method="single"), TRIO[:1])
+    records = [_record("1", config, True, 10.0, "a"), _record("1", alone, False, 20.0, "a"),
+               _record("1", config, False, 30.0, "b"), _record("1", alone, True, 10.0, "b")]
+    row, = standings([config], records, {("t", "1", "a")})
+    assert (row.n, row.correct, row.gained, row.lost, row.speed) == (1, 1, 1, 0, pytest.approx(0.5))
+    row, = standings([config], records, {("t", "1", "b")})
+    assert (row.n, row.correct, row.gained, row.lost, row.speed) == (1, 0, 0, 1, pytest.approx(3.0))
+    row, = standings([config], records, {("t", "1", "c")})  # edited since: no stored answer is of it
+    assert (row.n, row.correct, row.speed) == (0, 0, None)
+    assert _paired(records, config, alone, {("t", "1", "a")}) == (1, 0)
+    assert _paired(records, config, alone, {("t", "1", "b")}) == (0, 1)
 
 
 def test_a_winner_that_loses_more_than_it_gains_is_not_saved_and_the_report_says_so():
