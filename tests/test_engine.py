@@ -292,6 +292,36 @@ def test_early_acceptance_changes_no_greedy_reply(trio, messages, monkeypatch):
     assert verifier_calls[0] <= verifier_calls[1]  # chunks decided by the drafter call no verifier
 
 
+@pytest.mark.parametrize("options, room", [
+    (dict(consensus_threshold=-1.0), 16),  # C2 always passes: the drafter settles every position alone
+    (dict(consensus_threshold=-1.0), 48),
+    (dict(weights=[4, 1, 1]), 32),  # the drafter settles the positions it is more than 75 % sure of
+])
+def test_a_verifiers_context_ends_a_reply_where_it_would_if_that_verifier_were_asked_everywhere(
+        loaded_models, offline_model_paths, monkeypatch, options, room):
+    # SmolLM2, the cheapest verifier (asked first, at every candidate the drafter leaves open),
+    # gets a context of its prompt and `room` tokens. Where the drafter settles a position alone,
+    # SmolLM2 scores nothing there; with drafter_decides switched off it scores every candidate,
+    # so its context is checked at every chunk (the reference; the same text, as
+    # test_early_acceptance_changes_no_greedy_reply shows). Checked only where asked, a reply the
+    # drafter settled ran on past SmolLM2's context to the token limit.
+    qwen, gemma, smol = (loaded_models[n] for n in ("qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"))
+    n_ctx = len(smol.prompt_tokens(QUESTION)) + room
+    config = GenerationConfig(method="safe", max_tokens=96, chunk=5, **options)
+    with LlamaModel(offline_model_paths["smollm2-135m"], name="smollm2-135m", options=LoadOptions(n_ctx=n_ctx)) as small:
+        engine = Engine([qwen, gemma, small])
+        fast = _from_empty_caches(engine, config)
+        monkeypatch.setattr(safe_run, "drafter_decides", lambda *args: False)
+        slow = _from_empty_caches(engine, config)
+    assert fast.stats.drafter_decided > 0 and slow.stats.drafter_decided == 0
+    assert fast.stop_reason == slow.stop_reason == "context"
+    assert fast.message == slow.message == f"smollm2-135m's context of {n_ctx} tokens is full"
+    assert fast.text == slow.text and fast.stats.tokens == slow.stats.tokens < config.max_tokens
+    if config.consensus_threshold < 0:  # nothing is ensembled: the drafter's own reply, cut short
+        alone = engine.generate(QUESTION, GenerationConfig(method="single", max_tokens=96))
+        assert fast.stats.ensembled == 0 and alone.text.startswith(fast.text)
+
+
 @pytest.mark.parametrize("messages", [QUESTION, SHORT] + OPEN_ENDED)
 def test_skipping_a_dearer_verifier_changes_no_greedy_reply(trio, messages, monkeypatch):
     # At the paper's equal weights the drafter never decides alone, but where it and SmolLM2

@@ -165,6 +165,7 @@ class SafeRun(Run):
     def verify(self, draft: Drafted) -> tuple[int, list[int], bool]:
         """Check the drafted chunk; return (drafted tokens kept, drafter ids to append, reply ended)."""
         chunk = self.layout(draft)
+        self.verifiers_room(chunk)
         cands = self.undecided(draft, chunk.candidates)
         if len(cands):
             cands, rows, aligned = self.ask_verifiers(draft, chunk, cands)
@@ -188,6 +189,21 @@ class SafeRun(Run):
         return Chunk(full, limit, starts_d, v_ids, v_ends,
                      candidate_positions(starts_d, v_ends, limit, zero_len=zero_len),
                      eos=bool(draft.ids and dv.eog_mask[draft.ids[-1]]))
+
+    def verifiers_room(self, chunk: "Chunk") -> None:
+        """Stop with `context` where some verifier's context could not hold what scoring every
+        candidate of the chunk takes, whether or not it will be asked.
+
+        Which verifiers are asked where depends on the drafter alone (drafter_alone), on early
+        acceptance (ask_verifiers) and on the cost order; checked only when asked, a reply ran on
+        past a verifier's context wherever it happened not to be asked, and stopped later, or
+        never, than one asking every verifier would. Checked here, before any decision, the stop
+        depends on the text alone: the chunk's candidate positions and each verifier's tokens.
+        """
+        if len(chunk.candidates) == 0:
+            return
+        for v in range(1, len(self.models)):
+            self.room(v, len(self.prompts[v]) + int(self.aligned(v, chunk, chunk.candidates).max()))
 
     def unsure(self, p: float, gate_p: float) -> bool:
         """Whether an auto chunk ends at a drafted token of probability p (gate_p: what the gate reads).
@@ -320,19 +336,26 @@ class SafeRun(Run):
     def verifier_rows(self, v: int, chunk: "Chunk", cands: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
         """One batched pass of verifier v, with logits only where a candidate's aligned token is predicted.
 
-        Returns the logits row and the aligned token id (-1: past its text) per candidate.
+        Returns the logits row and the aligned token id (-1: past its text) per candidate. Its
+        context has room for them: verifiers_room checked every candidate of the chunk.
         """
-        ids, ends = chunk.v_ids[v - 1], chunk.v_ends[v - 1]
-        starts_v = ends - self.models[v].vocab.piece_len[ids] if len(ids) else ends
-        idx = aligned_indices(starts_v, chunk.starts_d[cands], chunk.limit)
-        assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
+        ids = chunk.v_ids[v - 1]
+        idx = self.aligned(v, chunk, cands)
         prompt_v = self.prompts[v]
         positions = sorted(set(int(len(prompt_v) + i - 1) for i in idx))
-        self.room(v, positions[-1] + 1)
         logits = self.evaluate(v, prompt_v + ids, positions)
         row_of = {p: r for r, p in enumerate(positions)}
         return ([logits[row_of[int(len(prompt_v) + i - 1)]] for i in idx],
                 [int(ids[i]) if i < len(ids) else -1 for i in idx])
+
+    def aligned(self, v: int, chunk: "Chunk", cands: np.ndarray) -> np.ndarray:
+        """Index in verifier v's tokens of the chunk of the token starting at each candidate
+        (len(tokens): the position after its last one); its row predicts that token."""
+        ids, ends = chunk.v_ids[v - 1], chunk.v_ends[v - 1]
+        starts_v = ends - self.models[v].vocab.piece_len[ids] if len(ids) else ends
+        idx = aligned_indices(starts_v, chunk.starts_d[cands], chunk.limit)
+        assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
+        return idx
 
     def speculate(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
                   v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:
