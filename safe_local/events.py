@@ -85,6 +85,9 @@ class EnsembleEvent:
     models: list[ModelView]
     top: list[tuple[str, float]]  # the ensemble's best candidates (after sharpening)
     test: SpeculativeTest | None = None  # sampled SAFE: the acceptance test that decided the position
+    # What c2 was held against: the generation's consensus_threshold (None: c2 not used, or an
+    # event stored before events carried it).
+    c2_threshold: float | None = None
 
 
 @dataclass

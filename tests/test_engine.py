@@ -42,7 +42,7 @@ def test_three_model_safe_ensembles_and_reports_why(trio):
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == result.text and text.strip()
     for e in ensembles:
-        assert e.c1 is False and e.c2 <= 0.5  # only positions without consensus are ensembled
+        assert e.c1 is False and e.c2 <= 0.5 == e.c2_threshold  # only positions without consensus are ensembled
         assert [m.name for m in e.models] == ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
         assert e.chosen == e.top[0][0] and abs(sum(e.weights) - 1) < 1e-6
         assert e.replaced == (e.chosen != e.drafted)
@@ -55,6 +55,13 @@ def test_three_model_safe_ensembles_and_reports_why(trio):
     assert 0 < s.ensemble_rate <= 1 and s.tokens <= 96
     assert s.accepted + s.rejected == s.drafted and s.cycles >= s.tokens / 5
     assert [m.name for m in s.models] == result.models and all(m.decode_calls > 0 for m in s.models)
+
+
+def test_an_ensembled_position_carries_the_c2_threshold_of_its_generation(trio):
+    # The inspector says what c2 was held against; a preset may set consensus_threshold.
+    events = list(trio.stream(QUESTION, GenerationConfig(method="safe", max_tokens=48, consensus_threshold=0.7)))
+    ensembles = [e for e in events if isinstance(e, EnsembleEvent)]
+    assert ensembles and all(e.c2_threshold == 0.7 and e.c2 <= 0.7 for e in ensembles)
 
 
 @pytest.mark.parametrize(

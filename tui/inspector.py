@@ -22,8 +22,9 @@ from tui import keys
 from tui.status import DRAFTER_MARK
 
 BAR_WIDTH = 6
-# The engine's C2 threshold; the chat does not change it, so the default is the one in force.
-C2_THRESHOLD = GenerationConfig().consensus_threshold
+# The default C2 threshold: what an event stored before events carried their own was held against,
+# unless a preset changed it (a preset's options may set consensus_threshold).
+C2_DEFAULT = GenerationConfig().consensus_threshold
 
 
 def show_token(s: str) -> str:
@@ -48,7 +49,8 @@ def why(event: EnsembleEvent) -> str:
     if event.c1 is None and event.c2 is None:
         return f"{event.base}: this method ensembles every position it decides (no consensus test)"
     c1 = "not checked (sampling)" if event.c1 is None else ("held" if event.c1 else "failed: a verifier preferred another token")
-    c2 = f"{event.c2:.3f} ≤ {C2_THRESHOLD}" if event.c2 is not None else "not computed"
+    threshold = event.c2_threshold if event.c2_threshold is not None else C2_DEFAULT
+    c2 = f"{event.c2:.3f} ≤ {threshold:g}" if event.c2 is not None else "not computed"
     return f"no consensus — C1 {c1}; C2 {c2}, so the drafted token was put to the vote"
 
 

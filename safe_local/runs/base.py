@@ -325,6 +325,7 @@ class Run:
                 models=models,
                 top=top,
                 test=test,
+                c2_threshold=None if cons is None else float(self.config.consensus_threshold),
             )
         )
 

@@ -60,6 +60,9 @@ def test_the_inspector_says_which_test_decided_a_position():
                             "P* = 0.360, so the drafted token was redrawn from the rest of P*")
     kept = replace(SAMPLED, test=SpeculativeTest(0.2, 0.36, 0.46, True), chosen=" Lyon", replaced=False)
     assert "0.200·0.460 ≤ P* = 0.360, so the drafted token was kept" in why(kept)
+    # The threshold the generation used (a preset may set consensus_threshold), not the default.
+    assert "C2 0.412 ≤ 0.45, so" in why(replace(EVENT, c2_threshold=0.45))
+    assert "C2 0.412 ≤ 0.5, so" in why(replace(EVENT, c2_threshold=None))  # saved before events carried it
 
 
 def vote(text: str, chosen: str, nth: int = 0, offset: int | None = None) -> EnsembleEvent:
