@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safe_local.core import aligned_indices, candidate_positions, complete_utf8_len, oov_like, token_ends
+from safe_local.core import aligned_indices, candidate_positions, complete_utf8_len, token_ends
 
 ALPHABET = st.sampled_from(
     list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -33,17 +33,22 @@ def _direct_oov(d_pieces: list[bytes], v_pieces: list[bytes]) -> list[bool]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=TEXTS)
-def test_oov_like_matches_the_string_definition(text, qwen, gemma, smol):
+def test_candidates_follow_exactly_the_tokens_that_are_not_oov_like(text, qwen, gemma, smol):
+    # candidate_positions is how the engine finds OOV-like tokens: token j + 1 is a candidate for
+    # one verifier exactly when token j is not OOV-like for it.
     data = text.encode()
     d_ids = qwen.tokenize(data)
     d_pieces = [qwen.vocab.pieces[i] for i in d_ids]
     ends_d = token_ends(qwen.vocab.piece_len, d_ids)
+    starts_d = ends_d - qwen.vocab.piece_len[d_ids]
     for verifier in (gemma, smol):
         v_ids = verifier.tokenize(data)
         v_pieces = [verifier.vocab.pieces[i] for i in v_ids]
         assert b"".join(v_pieces) == data
-        got = oov_like(ends_d, token_ends(verifier.vocab.piece_len, v_ids))
-        assert got.tolist() == _direct_oov(d_pieces, v_pieces)
+        cands = set(candidate_positions(starts_d, [token_ends(verifier.vocab.piece_len, v_ids)], len(data)).tolist())
+        oov = _direct_oov(d_pieces, v_pieces)
+        assert [j + 1 in cands for j in range(len(d_ids) - 1)] == [
+            not oov[j] and ends_d[j] < len(data) for j in range(len(d_ids) - 1)]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -2,7 +2,8 @@
 
 Everything here works on token tables, byte offsets and logit arrays handed in by a backend:
 - vocab: a model's token table (`Vocab`), union keys, first sub-token of a string;
-- alignment: byte-offset boundaries, OOV-like tokens (Eq. 1), candidate and aligned positions;
+- alignment: byte-offset boundaries, candidate positions (where no drafted token before is
+  OOV-like, Eq. 1: candidate_positions is how OOV-like tokens are found) and aligned positions;
 - consensus: the C1/C2 skip test (Theorem 1) and model weights;
 - probs / sampling: the one softmax, greedy / temperature / top-p / min-p token choice;
 - penalties: repeat, presence, frequency and DRY penalties on one model's logits;
@@ -19,7 +20,6 @@ from .alignment import (
     aligned_indices,
     candidate_positions,
     complete_utf8_len,
-    oov_like,
     token_ends,
 )
 from .consensus import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights, verifiers_sure
@@ -37,7 +37,6 @@ __all__ = [
     "Vocab",
     "token_ends",
     "complete_utf8_len",
-    "oov_like",
     "candidate_positions",
     "aligned_indices",
     "Consensus",

@@ -6,6 +6,10 @@ a drafter token is OOV-like for a verifier when it ends where the verifier has n
 (SAFE Eq. 1), a drafted position can be checked only where every model has a boundary, and
 there each model's "aligned" token is the one starting at that offset.
 
+OOV-like tokens are found by `candidate_positions` alone: drafted token j+1 starts where token j
+ends, so it is a candidate exactly when token j is OOV-like for no verifier. No separate Eq. 1
+mask is kept (the engine never needed one; the tests check candidates against Eq. 1 by strings).
+
 Left out on purpose: tokenizing (the Vocab's callback does that), and anything about
 probabilities. Everything here is integer arithmetic on sorted offset arrays, vectorized.
 """
@@ -47,16 +51,6 @@ def complete_utf8_len(data: bytes) -> int:
             return n
         return n - back if back < need else n
     return n  # four continuation bytes in a row: not a character we could ever finish
-
-
-def oov_like(ends_d: np.ndarray, ends_v: np.ndarray) -> np.ndarray:
-    """Bool per drafter token: its end offset is not a token boundary of the verifier (Eq. 1).
-
-    Offset 0 (the start of the continuation) is always a boundary. A drafter token ending past
-    the end of the text the verifier tokenized is reported OOV-like: it cannot be vouched for.
-    """
-    ends_d = np.asarray(ends_d, dtype=np.int64)
-    return ~(np.isin(ends_d, ends_v) | (ends_d == 0))
 
 
 def candidate_positions(

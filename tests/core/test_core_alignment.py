@@ -10,7 +10,6 @@ from safe_local.core import (
     aligned_indices,
     candidate_positions,
     complete_utf8_len,
-    oov_like,
     token_ends,
 )
 
@@ -61,25 +60,32 @@ def test_complete_utf8_len_passes_garbage_through():
 
 
 @given(text_and_pieces())
-def test_oov_like_matches_the_string_definition_of_eq1(case):
+def test_a_drafted_token_is_a_candidate_exactly_when_the_one_before_is_not_oov_like_eq1(case):
+    # candidate_positions is how OOV-like tokens are found: Eq. 1, by strings, says token j is
+    # OOV-like when the text up to its end is no concatenation of the verifier's tokens.
     data, (d_extra, v_extra) = case
     d, v = make_vocab(d_extra), make_vocab(v_extra)
     d_ids, v_ids = d.tokenize(data), v.tokenize(data)
-    got = oov_like(token_ends(d.piece_len, d_ids), token_ends(v.piece_len, v_ids))
+    ends_d = token_ends(d.piece_len, d_ids)
+    starts_d = ends_d - d.piece_len[d_ids]
+    cands = set(candidate_positions(starts_d, [token_ends(v.piece_len, v_ids)], len(data)).tolist())
     boundaries = _prefixes([v.pieces[i] for i in v_ids])
-    acc, want = b"", []
-    for i in d_ids:
+    acc = b""
+    for j, i in enumerate(d_ids[:-1]):
         acc += d.pieces[i]
-        want.append(acc not in boundaries)
-    assert got.tolist() == want
+        oov_like = acc not in boundaries
+        assert (j + 1 in cands) == (not oov_like and len(acc) < len(data))
+    assert (0 in cands) == (len(data) > 0)  # the start of the continuation is every model's boundary
 
 
-def test_oov_like_hand_example():
+def test_an_oov_like_token_leaves_the_next_one_unchecked_hand_example():
     # Drafter: " So" + "fia"; verifier: " Sofia" as one token. " So" ends inside " Sofia".
     d, v = make_vocab([" So", "fia"]), make_vocab([" Sofia"])
     data = b" Sofia"
-    got = oov_like(token_ends(d.piece_len, d.tokenize(data)), token_ends(v.piece_len, v.tokenize(data)))
-    assert got.tolist() == [True, False]
+    d_ids = d.tokenize(data)
+    ends_d = token_ends(d.piece_len, d_ids)
+    starts_d = ends_d - d.piece_len[d_ids]
+    assert candidate_positions(starts_d, [token_ends(v.piece_len, v.tokenize(data))], len(data)).tolist() == [0]
 
 
 @given(text_and_pieces(n_sets=3), st.data())
