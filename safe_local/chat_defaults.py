@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 # The row of docs/chat-defaults.md with the fewest replies ending in a loop (0 of 16, drafter
-# alone and tiny ensemble) and the most varied words, by the rule fixed before the run. These are
-# also ollama's defaults (repeat_last_n 64 is GenerationConfig's).
+# alone and tiny ensemble) and the most varied words, by the rule fixed before the run.
+# Temperature, top-p and min-p are llama.cpp's sampler defaults (llama-cpp-python's too); the
+# repeat penalty 1.1 over the last 64 tokens (repeat_last_n 64 is GenerationConfig's) is ollama's,
+# whose top-p is 0.9 and which uses no min-p. Both also keep only the top 40 tokens; there is no
+# such cut here.
 CHAT_SAMPLING: dict[str, Any] = {
     "temperature": 0.8,
     "top_p": 0.95,

@@ -26,7 +26,7 @@ SHARPENING = SHARPENING_MODES  # the core's list: one place for the modes
 # config file or a keyword gives a one-line error instead of a TypeError deep in a generation.
 _WHOLE_NUMBERS = ("max_tokens", "top_k", "single_model", "repeat_last_n", "dry_allowed_length", "dry_penalty_last_n")
 AUTO = "auto"
-# `chunk = "auto"`: SAFE's draft length adapts (see _ChunkLength).
+# `chunk = "auto"`: SAFE's draft length adapts (see safe_local.runs.safe.ChunkLength).
 CHUNK_START, CHUNK_MIN, CHUNK_MAX = 5, 2, 16
 _NUMBERS = ("temperature", "top_p", "sharpen_lambda", "consensus_threshold", "gac_threshold", "min_p", "verifier_confidence",
             "repeat_penalty", "presence_penalty", "frequency_penalty", "dry_multiplier", "dry_base")

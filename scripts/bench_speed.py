@@ -7,9 +7,11 @@ run interleaved per question so that load from other processes on this shared ma
 them alike; speeds are reported as ratios to the drafter alone measured in the same run.
 Time includes each model's prompt prefill, as a user would wait for it.
 
-The limit is what no ensemble of these models can beat on a CPU: the drafter generating the
-`tiny` preset's reply alone (its time per token in this run) plus each verifier scoring that
-reply once, prompt and reply in one batch with one logits row.
+The limit is the drafter generating the `tiny` preset's reply alone (its time per token in this
+run) plus each verifier scoring that whole reply once, prompt and reply in one batch with one
+logits row: what the reply would cost if every verifier read all of it in a single pass. It is
+a reference, not a bound: a verifier skips its pass where the drafter settles a chunk alone or
+cheaper verifiers settle C2, so SAFE can come out faster than the limit.
 
 Then, under the chat's sampler (safe_local.chat_defaults: temperature 0.8, top-p 0.95, min-p
 0.05, repeat penalty 1.1), `tiny` against the drafter alone with the same seeds, interleaved per
