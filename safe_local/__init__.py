@@ -39,7 +39,6 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from safe_local.api import Ensemble, make_messages
     from safe_local.engine import Engine
-    from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
     from safe_local.errors import SafeLocalError
     from safe_local.events import (
         Done,
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
         SpeculativeTest,
         TextDelta,
     )
+    from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
     from safe_local.placement import model_name
 
 

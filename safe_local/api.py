@@ -28,8 +28,8 @@ from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
 from safe_local.grammar import Grammar
-from safe_local.reply_shape import ReplyShape
 from safe_local.placement import check_reachable, place
+from safe_local.reply_shape import ReplyShape
 from safe_local.store import NotDownloaded, check_ensemble, resolve_model, select_ensemble
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
@@ -84,7 +84,7 @@ class Ensemble:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         placement: dict[str, str] | None = None,
-    ) -> "Ensemble":
+    ) -> Ensemble:
         """Load models by short name, Hub spec (owner/repo[:QUANT]) or .gguf path, or a preset.
 
         With neither, the default preset (the offline trio, Qwen drafting). A preset's generation
@@ -186,7 +186,7 @@ class Ensemble:
         for m in self.models:
             m.close()
 
-    def __enter__(self) -> "Ensemble":
+    def __enter__(self) -> Ensemble:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,6 @@ with U+FFFD for an incomplete UTF-8 piece) because every consumer displays them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Union
 
 
 def piece_text(piece: bytes) -> str:
@@ -173,4 +172,4 @@ class Done:
     result: GenerationResult
 
 
-Event = Union[TextDelta, EnsembleEvent, Logprobs, Done]
+Event = TextDelta | EnsembleEvent | Logprobs | Done

@@ -51,7 +51,7 @@ class Grammar:
     source: str  # "json schema", "json object", "grammar"
 
     @classmethod
-    def from_json_schema(cls, schema: dict[str, Any] | str | bool) -> "Grammar":
+    def from_json_schema(cls, schema: dict[str, Any] | str | bool) -> Grammar:
         """Any JSON Schema (draft 2020-12 keywords llguidance knows); `True`/`{}` is any JSON value."""
         if isinstance(schema, str):
             try:
@@ -69,13 +69,13 @@ class Grammar:
         return cls._checked(text, "json schema")
 
     @classmethod
-    def json_object(cls) -> "Grammar":
+    def json_object(cls) -> Grammar:
         """Any JSON object (OpenAI's response_format json_object)."""
         return cls._checked(llguidance.LLMatcher.grammar_from_json_schema({"type": "object"}, defaults=_JSON_OPTIONS),
                             "json object")
 
     @classmethod
-    def tool_calls(cls, tools: Sequence[dict[str, Any]], choice: str = "auto") -> "Grammar":
+    def tool_calls(cls, tools: Sequence[dict[str, Any]], choice: str = "auto") -> Grammar:
         """A reply that calls one of `tools` (OpenAI function descriptions) as
         `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`, the arguments valid under
         the function's parameters; `choice` "required" (any tool), a tool's name (that one), or
@@ -93,7 +93,7 @@ class Grammar:
         return cls._checked(llguidance.LLMatcher.grammar_from_lark(start + "\n" + call + "\n"), "tool call")
 
     @classmethod
-    def from_grammar(cls, grammar: str) -> "Grammar":
+    def from_grammar(cls, grammar: str) -> Grammar:
         """A Lark grammar (llguidance's dialect), or a GBNF one as llama.cpp writes them."""
         if not grammar.strip():
             raise SafeLocalError("the grammar is empty: give a Lark or GBNF grammar")
@@ -104,7 +104,7 @@ class Grammar:
         return cls._checked(llguidance.LLMatcher.grammar_from_lark(lark), "grammar")
 
     @classmethod
-    def _checked(cls, text: str, source: str) -> "Grammar":
+    def _checked(cls, text: str, source: str) -> Grammar:
         error = llguidance.LLMatcher.validate_grammar(text)
         if error:
             raise SafeLocalError(f"unusable {source}: {error.splitlines()[0]}")

@@ -231,7 +231,7 @@ class History:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "History":
+    def __enter__(self) -> History:
         return self
 
     def __exit__(self, *exc: object) -> None:

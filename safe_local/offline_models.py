@@ -42,14 +42,13 @@ import logging
 import os
 import sys
 import tempfile
+import tomllib
 import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 from typing import BinaryIO, Callable, Sequence
-
-import tomllib
 
 from safe_local import paths
 from safe_local.errors import SafeLocalError

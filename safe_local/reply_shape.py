@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReplyShape:
-    grammar: "Grammar | None" = None
+    grammar: Grammar | None = None
     tools: Sequence[dict] | None = None
     top_logprobs: int | None = None
     context: int | None = None

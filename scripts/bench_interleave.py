@@ -29,7 +29,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_speed import DATA, PROMPT  # noqa: E402  (the same questions and prompt as make bench)
-
 from safe_local.api import Ensemble  # noqa: E402
 from safe_local.engine import Engine, GenerationConfig  # noqa: E402
 

@@ -110,10 +110,10 @@ def table(rows: list[dict]) -> str:
             g = groups.get((setting, mode))
             if not g:
                 continue
-            mean = lambda key: sum(r[key] for r in g) / len(g)  # noqa: E731 - a local shorthand
+            mean = {key: sum(r[key] for r in g) / len(g) for key in ("distinct1", "distinct2", "distinct3", "tokens")}
             loops = sum(r["looped"] for r in g)
-            lines.append(f"| {setting} | {mode} | {len(g)} | {loops} ({loops / len(g):.0%}) | {mean('distinct1'):.3f} | "
-                         f"{mean('distinct2'):.3f} | {mean('distinct3'):.3f} | {mean('tokens'):.0f} | "
+            lines.append(f"| {setting} | {mode} | {len(g)} | {loops} ({loops / len(g):.0%}) | {mean['distinct1']:.3f} | "
+                         f"{mean['distinct2']:.3f} | {mean['distinct3']:.3f} | {mean['tokens']:.0f} | "
                          f"{speed[setting, mode] / reference:.2f}x |")
     return "\n".join(lines)
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from safe_local.runs import safe as safe_run
 from safe_local.backend import LlamaModel, LoadOptions
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, EnsembleEvent, TextDelta
 from safe_local.loop_guard import is_looping
+from safe_local.runs import safe as safe_run
 
 QUESTION = [{"role": "user", "content": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"}]
 SHORT = [{"role": "user", "content": "Name three colors."}]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from safe_local.errors import SafeLocalError
-from safe_local.store.model_paths import resolve_model
 from safe_local.offline_models import offline_model_names
 from safe_local.store import load_catalog
+from safe_local.store.model_paths import resolve_model
 
 UNKNOWN = "unknown model '{}': use one of {}, owner/repo[:QUANT] from the Hub or a path to a .gguf file"
 

@@ -32,7 +32,7 @@ class Composer(TextArea):
     class Submitted(Message):
         """The user sent `text` (already stripped of surrounding blank space)."""
 
-        composer: "Composer"
+        composer: Composer
         text: str
 
     def __init__(self, **kwargs) -> None:

@@ -48,7 +48,7 @@ class ReplyFigures:
         return round(self.ensemble_rate * self.tokens)
 
     @classmethod
-    def from_result(cls, result: GenerationResult) -> "ReplyFigures":
+    def from_result(cls, result: GenerationResult) -> ReplyFigures:
         s = result.stats
         return cls(
             models=list(result.models),
@@ -62,7 +62,7 @@ class ReplyFigures:
         )
 
     @classmethod
-    def from_meta(cls, meta: Mapping[str, Any]) -> "ReplyFigures | None":
+    def from_meta(cls, meta: Mapping[str, Any]) -> ReplyFigures | None:
         figures = meta.get("figures")
         return cls(**figures) if figures else None
 

@@ -55,7 +55,7 @@ class ChatSettings:
     system: str = ""
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], defaults: "ChatSettings | None" = None) -> "ChatSettings":
+    def from_dict(cls, data: Mapping[str, Any], defaults: ChatSettings | None = None) -> ChatSettings:
         """Settings from a stored dict; keys it lacks come from `defaults`, unknown keys are ignored."""
         base = dataclasses.asdict(defaults or cls())
         known = {f.name for f in dataclasses.fields(cls)}

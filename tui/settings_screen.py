@@ -17,8 +17,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch, TextArea
 
-from safe_local import BASES, METHODS, SafeLocalError
-from safe_local import SHARPENING
+from safe_local import BASES, METHODS, SHARPENING, SafeLocalError
 from tui.settings import ChatSettings
 
 

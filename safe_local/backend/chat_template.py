@@ -54,7 +54,7 @@ class ChatTemplate:
     formatter: Jinja2ChatFormatter
 
     @classmethod
-    def for_model(cls, name: str, architecture: str, embedded: str | None, bos_token: str, eos_token: str) -> "ChatTemplate":
+    def for_model(cls, name: str, architecture: str, embedded: str | None, bos_token: str, eos_token: str) -> ChatTemplate:
         if embedded:
             template, source = embedded, "gguf"
         elif architecture in _family_templates():

@@ -278,7 +278,7 @@ class LlamaModel:
         if self.closed:
             raise SafeLocalError(f"{self.name} is closed: load the models again to generate")
 
-    def __enter__(self) -> "LlamaModel":
+    def __enter__(self) -> LlamaModel:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -109,7 +109,7 @@ class LoopbackServer:
             self.process.kill()
         self.process.wait(timeout=30)
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

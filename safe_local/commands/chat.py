@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat.set_defaults(handler=chat_command)
 
 
-def make_app(args: argparse.Namespace) -> "ChatApp":
+def make_app(args: argparse.Namespace) -> ChatApp:
     """The chat app the arguments describe (not yet running)."""
     from safe_local.config import load_config
     from tui.app import ChatApp  # Textual loads here, keeping `--help` fast
@@ -43,8 +43,7 @@ def check_choice(args: argparse.Namespace) -> None:
     A preset or model that does not exist and a history file in a missing directory are
     refused here; a known model that is not downloaded yet is fine: the app offers to pull it.
     """
-    from safe_local.store import NotDownloaded, resolve_model
-    from safe_local.store import select_ensemble
+    from safe_local.store import NotDownloaded, resolve_model, select_ensemble
 
     if args.db and not Path(args.db).expanduser().parent.is_dir():
         raise SafeLocalError(f"--db {args.db}: its directory does not exist; create it or give another path")

@@ -22,9 +22,9 @@ from safe_local.commands.run import model_list
 from safe_local.commands.store import path_rows
 from safe_local.diagnostics import Check
 from safe_local.errors import SafeLocalError
-from safe_local.store import resolve_model
-from safe_local.placement import check_reachable, split_spec
 from safe_local.offline_models import offline_model_names
+from safe_local.placement import check_reachable, split_spec
+from safe_local.store import resolve_model
 from safe_local.store.memory import format_bytes
 
 

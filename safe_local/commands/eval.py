@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from safe_local.chat_defaults import CHAT_SAMPLING
 from safe_local.commands.run import PLACEMENT_HELP, chunk_length, float_list, model_list
-from safe_local.generation_config import SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import DEFAULT_CTX
+from safe_local.generation_config import SHARPENING, GenerationConfig
 from safe_local.placement import model_name
 
 # Evaluation drafts the paper's fixed n = 5 unless told otherwise: the stored results are keyed
@@ -153,7 +153,7 @@ def generation_base(args: argparse.Namespace, preset_options: dict[str, Any]) ->
     )
 
 
-def tasks_from_args(args: argparse.Namespace) -> list[tuple[str, list["Item"]]]:
+def tasks_from_args(args: argparse.Namespace) -> list[tuple[str, list[Item]]]:
     """Each task named by the item arguments, with the items to answer (after --offset and limits)."""
     return [(name, _window(name, items, args.offset, limit)) for name, items, limit in _sources(args)]
 
@@ -236,7 +236,7 @@ def _fetch() -> None:
         print(f"{name:<14} {len(task_items(name)):>5} items  {task_file(name)}", flush=True)
 
 
-def _sources(args: argparse.Namespace) -> list[tuple[str, list["Item"], int | None]]:
+def _sources(args: argparse.Namespace) -> list[tuple[str, list[Item], int | None]]:
     """Each task to evaluate: its name, every item as it is now, and how many of them to run."""
     from safe_local.evaluation.data import TASKS, task_items, user_items
 
@@ -254,7 +254,7 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, list["Item"], int | No
     specs = [s.strip() for s in (args.task or "").split(",") if s.strip()]
     if not specs:
         raise SafeLocalError("say what to evaluate: --task gsm8k|math500|arc-challenge or --data FILE.jsonl")
-    sources: list[tuple[str, list["Item"], int | None]] = []
+    sources: list[tuple[str, list[Item], int | None]] = []
     for spec in specs:
         name, colon, limit = spec.partition(":")
         # isdecimal, not isdigit: int() rejects digits such as '²'.
@@ -273,7 +273,7 @@ def _window(name: str, items: list, offset: int, limit: int | None) -> list:
     return items[offset:offset + limit] if limit is not None else items[offset:]
 
 
-def _current(records: list[dict], items_now: dict[str, list["Item"]], results: Path) -> list[dict]:
+def _current(records: list[dict], items_now: dict[str, list[Item]], results: Path) -> list[dict]:
     """The records a report counts (see results.current), saying on stderr what it leaves out."""
     from safe_local.evaluation.results import current
 
@@ -284,7 +284,7 @@ def _current(records: list[dict], items_now: dict[str, list["Item"]], results: P
     return kept
 
 
-def _run(args: argparse.Namespace, specs: list[str], runs: list, log: "ResultLog") -> bool:
+def _run(args: argparse.Namespace, specs: list[str], runs: list, log: ResultLog) -> bool:
     """Run what the results file lacks, loading the models only if anything does; True if interrupted."""
     from safe_local.api import Ensemble
     from safe_local.evaluation.progress import Progress

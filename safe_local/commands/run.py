@@ -15,9 +15,9 @@ import sys
 import threading
 from pathlib import Path
 
-from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, TextDelta
+from safe_local.generation_config import BASES, METHODS, SHARPENING, GenerationConfig
 from safe_local.placement import split_spec
 
 _DEFAULTS = GenerationConfig()

@@ -68,7 +68,7 @@ class PullProgress:
         else:
             self.bar.update(done - self.bar.n)
 
-    def __enter__(self) -> "PullProgress":
+    def __enter__(self) -> PullProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,8 +24,8 @@ from .alignment import (
 )
 from .consensus import Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights, verifiers_sure
 from .ensemble import GacUnion, UnionDistribution, unite_union
-from .probs import softmax, top_indices
 from .penalties import Penalizer
+from .probs import softmax, top_indices
 from .sampling import draw, min_p_filter, sample_token, sampler_distribution, top_p_filter
 from .sharpening import THRESHOLD as SHARPENING_THRESHOLD
 from .sharpening import geometric, heuristic, sharpen

@@ -69,7 +69,7 @@ class Breakers:
     single_mask: np.ndarray  # (n_vocab,) bool: the token alone is a breaker (never penalized by DRY)
 
 
-_BREAKER_CACHE: "weakref.WeakKeyDictionary[Vocab, dict[tuple[str, ...], Breakers]]" = weakref.WeakKeyDictionary()
+_BREAKER_CACHE: weakref.WeakKeyDictionary[Vocab, dict[tuple[str, ...], Breakers]] = weakref.WeakKeyDictionary()
 
 
 def sequence_breakers(vocab: Vocab, strings: Sequence[str]) -> Breakers:

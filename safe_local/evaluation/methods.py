@@ -22,10 +22,10 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-from safe_local.generation_config import LATER_OPTIONS, SAMPLER_OPTIONS, GenerationConfig
 from safe_local.errors import SafeLocalError
-from safe_local.offline_models import loaded_quant
 from safe_local.evaluation.prompts import PROMPT_VERSION
+from safe_local.generation_config import LATER_OPTIONS, SAMPLER_OPTIONS, GenerationConfig
+from safe_local.offline_models import loaded_quant
 
 ENSEMBLES = {
     "unite": {"method": "unite"},

@@ -124,7 +124,7 @@ class ResultLog:
     def close(self) -> None:
         os.close(self._fd)
 
-    def __enter__(self) -> "ResultLog":
+    def __enter__(self) -> ResultLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

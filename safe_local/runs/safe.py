@@ -30,9 +30,9 @@ from safe_local.core import (
     candidate_positions,
     check,
     complete_utf8_len,
-    draw,
     drafter_decides,
     drafter_keeps,
+    draw,
     proven_share,
     sampler_distribution,
     softmax,
@@ -175,7 +175,7 @@ class SafeRun(Run):
             return self.speculate(draft, chunk, cands, rows, aligned)
         return self.decide(draft, chunk, cands, rows, aligned)
 
-    def layout(self, draft: Drafted) -> "Chunk":
+    def layout(self, draft: Drafted) -> Chunk:
         """Where the drafted tokens start, each verifier's tokenization, and the candidate positions."""
         dv = self.models[0].vocab
         base = len(self.data)
@@ -190,7 +190,7 @@ class SafeRun(Run):
                      candidate_positions(starts_d, v_ends, limit, zero_len=zero_len),
                      eos=bool(draft.ids and dv.eog_mask[draft.ids[-1]]))
 
-    def verifiers_room(self, chunk: "Chunk") -> None:
+    def verifiers_room(self, chunk: Chunk) -> None:
         """Stop with `context` where some verifier's context could not hold what scoring every
         candidate of the chunk takes, whether or not it will be asked.
 
@@ -301,7 +301,7 @@ class SafeRun(Run):
         exact only with this one (its raw softmax instead is the bug the exactness tests plant)."""
         return draft.proposals[j]
 
-    def ask_verifiers(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray
+    def ask_verifiers(self, draft: Drafted, chunk: Chunk, cands: np.ndarray
                       ) -> tuple[np.ndarray, list[list[np.ndarray]], list[list[int]]]:
         """The verifiers' rows at the candidates; a dearer verifier only where the cheaper ones leave C2 open.
 
@@ -333,7 +333,7 @@ class SafeRun(Run):
         return (cands[open_], [[rows[v][ci] for ci in open_] for v in verifiers],
                 [[aligned[v][ci] for ci in open_] for v in verifiers])
 
-    def verifier_rows(self, v: int, chunk: "Chunk", cands: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+    def verifier_rows(self, v: int, chunk: Chunk, cands: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
         """One batched pass of verifier v, with logits only where a candidate's aligned token is predicted.
 
         Returns the logits row and the aligned token id (-1: past its text) per candidate. Its
@@ -348,7 +348,7 @@ class SafeRun(Run):
         return ([logits[row_of[int(len(prompt_v) + i - 1)]] for i in idx],
                 [int(ids[i]) if i < len(ids) else -1 for i in idx])
 
-    def aligned(self, v: int, chunk: "Chunk", cands: np.ndarray) -> np.ndarray:
+    def aligned(self, v: int, chunk: Chunk, cands: np.ndarray) -> np.ndarray:
         """Index in verifier v's tokens of the chunk of the token starting at each candidate
         (len(tokens): the position after its last one); its row predicts that token."""
         ids, ends = chunk.v_ids[v - 1], chunk.v_ends[v - 1]
@@ -357,7 +357,7 @@ class SafeRun(Run):
         assert (idx >= 0).all(), "a candidate offset is a boundary of every verifier"
         return idx
 
-    def speculate(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
+    def speculate(self, draft: Drafted, chunk: Chunk, cands: np.ndarray, v_rows: list[list[np.ndarray]],
                   v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:
         """Sampled: App. H's acceptance test at each open candidate in order; the first replaced
         string cuts the chunk. Each tested position is an ensembled one (its event shows u, P*, q)."""
@@ -389,7 +389,7 @@ class SafeRun(Run):
             return j, [own] if own is not None else dv.tokenize(chosen), False
         return len(draft.ids), [], chunk.eos
 
-    def decide(self, draft: Drafted, chunk: "Chunk", cands: np.ndarray, v_rows: list[list[np.ndarray]],
+    def decide(self, draft: Drafted, chunk: Chunk, cands: np.ndarray, v_rows: list[list[np.ndarray]],
                v_aligned: list[list[int]]) -> tuple[int, list[int], bool]:
         """Greedy: C1/C2 at each candidate in order; the first without consensus is ensembled and may cut the chunk."""
         c = self.config

@@ -70,7 +70,7 @@ class Job:
         except RuntimeError:  # the loop is closed: the server has stopped and no one is listening
             pass
 
-    def __aiter__(self) -> "Job":
+    def __aiter__(self) -> Job:
         return self
 
     async def __anext__(self) -> object:

@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ def _entry(choice: Choice) -> dict[str, Any]:
     digest = hashlib.sha256("\n".join(f"{name}:{s.st_size}" for name, s in zip(choice.names, stats)).encode())
     modified = max((s.st_mtime for s in stats), default=0.0)
     name = ollama_name(choice.id)
-    return {"name": name, "model": name, "modified_at": datetime.fromtimestamp(modified, timezone.utc).isoformat(),
+    return {"name": name, "model": name, "modified_at": datetime.fromtimestamp(modified, UTC).isoformat(),
             "size": sum(s.st_size for s in stats), "digest": digest.hexdigest(), "details": _details(choice),
             "safe_local": {"models": choice.names}}
 

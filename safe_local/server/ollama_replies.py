@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from safe_local.events import GenerationResult, TokenLogprob
@@ -31,7 +31,7 @@ NS = 1_000_000_000
 
 def timestamp() -> str:
     """Now, as ollama writes `created_at` (RFC 3339, UTC)."""
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class OllamaReply(Reply):

@@ -13,9 +13,9 @@ from typing import Callable
 
 from safe_local.errors import SafeLocalError
 from safe_local.store.catalog import Catalog, CatalogModel, HubRef, Preset, list_presets, load_catalog, parse_hub_spec
+from safe_local.store.download import PullCancelled
 from safe_local.store.ensemble import resolve_ensemble, select_ensemble
 from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
-from safe_local.store.download import PullCancelled
 from safe_local.store.hub import PullPlan, plan_pull, pull_hub
 from safe_local.store.local import LocalModel, LocalPreset, list_local, local_presets, remove
 from safe_local.store.model_paths import NotDownloaded, resolve_model

@@ -27,8 +27,8 @@ from importlib import resources
 from typing import Any
 
 from safe_local.config import config_path, load_config
-from safe_local.generation_config import GenerationConfig
 from safe_local.errors import SafeLocalError
+from safe_local.generation_config import GenerationConfig
 from safe_local.offline_models import CATALOG_PACKAGE, offline_model_info, offline_model_names
 from safe_local.placement import place
 

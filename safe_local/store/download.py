@@ -136,7 +136,7 @@ def _progress_class(progress: Callable[[int], None] | None, cancel: threading.Ev
         def close(self) -> None:
             pass
 
-        def __enter__(self) -> "_Bar":
+        def __enter__(self) -> _Bar:
             return self
 
         def __exit__(self, *exc: object) -> None:

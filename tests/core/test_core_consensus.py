@@ -8,7 +8,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from safe_local.core import (
-    Consensus, c2_settled, check, drafter_decides, drafter_keeps, normalize_weights, verifiers_sure)
+    Consensus,
+    c2_settled,
+    check,
+    drafter_decides,
+    drafter_keeps,
+    normalize_weights,
+    verifiers_sure,
+)
 
 
 def test_normalize_weights():

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safe_local.core import EOG_KEY, GacUnion, Vocab, normalize_weights, softmax, unite_union
-from safe_local.core import ensemble
+from safe_local.core import EOG_KEY, GacUnion, Vocab, ensemble, normalize_weights, softmax, unite_union
 
 from .conftest import logits_for, make_vocab, piece_id
 

@@ -117,7 +117,7 @@ def test_a_utf8_byte_order_mark_is_no_error(tmp_path):
         ('{"question": "q", "choices": ["a", "b"], "answer": 2}', "index of the right one (0 to 1)"),
         ('{"question": "q", "choices": "ab", "answer": 0}', "list of 2 to 26 strings"),
         # Each of these was once taken as a gold answer ("None", "", "[1, 2]", "True") nothing matches.
-        *(('{"question": "q", "answer": %s}' % answer, '"answer" must be the answer as text or a number')
+        *(('{"question": "q", "answer": %s}' % answer, '"answer" must be the answer as text or a number')  # noqa: UP031 - JSON braces read better than doubled ones
           for answer in ("null", '""', "[1, 2]", "true")),
         ('{"question": " ", "answer": 1}', 'want an object with "question" (non-empty text)'),
         ('{"id": null, "question": "q", "answer": 1}', '"id" must be text or a whole number'),

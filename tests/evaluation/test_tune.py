@@ -12,7 +12,16 @@ from safe_local.config import load_config, save_preset
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import Method
 from safe_local.evaluation.tune import (
-    Space, Standing, configurations, does_not_pay, front, rank, rung_sizes, save_refusal, standings)
+    Space,
+    Standing,
+    configurations,
+    does_not_pay,
+    front,
+    rank,
+    rung_sizes,
+    save_refusal,
+    standings,
+)
 from safe_local.generation_config import GenerationConfig
 
 TRIO = ("qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m")

@@ -74,7 +74,7 @@ def test_a_placed_model_serves_a_lost_server_is_a_503_and_no_response_says_where
         assert [status for status, _ in responses[-45:]].count(503) == 5  # chat, stream, text, ollama's two, with the key
         assert request(server, "GET", "/health", headers=AUTH)[0] == 200
 
-        for status, text in responses:
+        for _status, text in responses:
             assert rpc.endpoint not in text and "@127.0.0.1" not in text, text
         log = server.log.read_text()
         assert rpc.endpoint in log and "Traceback" not in log  # the operator is told where

@@ -10,8 +10,7 @@ from safe_local import paths
 from safe_local.engine import GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.offline_models import offline_model_names
-from safe_local.store import resolve_model
-from safe_local.store import HubRef, list_presets, load_catalog, parse_hub_spec, select_ensemble
+from safe_local.store import HubRef, list_presets, load_catalog, parse_hub_spec, resolve_model, select_ensemble
 from safe_local.store.catalog import _package_data
 
 DESCRIPTIVE = ("display_name", "family", "params", "license", "chat_template")

@@ -8,8 +8,8 @@ import pytest
 
 from safe_local import paths, store
 from safe_local.errors import SafeLocalError
-from safe_local.store import NotDownloaded, resolve_model
 from safe_local.offline_models import offline_model_info, offline_model_names
+from safe_local.store import NotDownloaded, resolve_model
 from safe_local.store.hub import cached_ggufs
 
 REPO = "test-org/Tiny-GGUF"

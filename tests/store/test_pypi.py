@@ -24,8 +24,7 @@ import pytest
 
 from safe_local import offline_models as om
 from safe_local import store
-from safe_local.store import NotDownloaded, resolve_model
-from safe_local.store import pypi
+from safe_local.store import NotDownloaded, pypi, resolve_model
 from tests.offline_catalog import model_entry
 from tests.store.conftest import one_line_error
 from tests.store.index_server import FakeIndex

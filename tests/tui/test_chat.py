@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from safe_local.history import History
-from tui import catalog
-from tui.picker import Choice
 from tests.tui.conftest import SIZE, reply_done, send, wait_for
+from tui import catalog
 from tui.composer import Composer
 from tui.help import HelpScreen
 from tui.inspector import InspectorScreen
+from tui.picker import Choice
 from tui.settings_screen import SettingsScreen
 from tui.sidebar import ConversationList
 from tui.status import StatusLine

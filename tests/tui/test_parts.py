@@ -3,16 +3,16 @@ in rendered Markdown, the status line's E/T."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from textual.content import Content
 from textual.style import Style
 
 from safe_local import EnsembleEvent, SafeLocalError, SpeculativeTest
-from dataclasses import replace
-
 from tests.tui.samples import EVENT, FIRST, SAMPLED
-from tui.inspector import why
 from tui import keys
+from tui.inspector import why
 from tui.records import ReplyFigures, event_from_dict, event_to_dict
 from tui.settings import ChatSettings, unknown_keys
 from tui.status import StatusInfo, status_content
