@@ -144,7 +144,7 @@ class GenerationConfig:
             raise SafeLocalError(f"method '{self.method}' needs at least 2 models, got {k}: add models or use method single")
         if not 0 <= self.single_model < k:
             raise SafeLocalError(f"single_model {self.single_model} is not one of the {k} loaded models")
-        if self.chunk != AUTO and self.chunk < 1:
+        if not isinstance(self.chunk, str) and self.chunk < 1:  # a str is AUTO (check_types)
             raise SafeLocalError(f"chunk length must be at least 1, got {self.chunk}")
         if self.max_tokens < 1:
             raise SafeLocalError(f"max tokens must be at least 1, got {self.max_tokens}")
@@ -154,7 +154,7 @@ class GenerationConfig:
             raise SafeLocalError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise SafeLocalError(f"top-p must be in (0, 1], got {self.top_p}")
-        if self.drafter_gate != AUTO and not 0 < self.drafter_gate <= 1:
+        if not isinstance(self.drafter_gate, str) and not 0 < self.drafter_gate <= 1:  # a str is AUTO
             raise SafeLocalError(f"drafter gate must be in (0, 1] (1: no gate), got {self.drafter_gate}")
         if not 0 <= self.verifier_confidence <= 1:
             raise SafeLocalError(f"verifier confidence must be in [0, 1] (0: off), got {self.verifier_confidence}")

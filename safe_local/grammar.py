@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from weakref import WeakKeyDictionary
 
 import llguidance
@@ -33,10 +33,13 @@ from safe_local.backend.base import common_prefix
 from safe_local.core import Vocab
 from safe_local.errors import SafeLocalError
 
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions  # in llguidance's stubs only
+
 # Compact JSON: flexible whitespace lets a small model fill a reply with blanks between tokens.
-_JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False}
+_JSON_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 # A tool call's JSON is written as Qwen2.5 writes it (`{"name": "f", "arguments": {...}}`).
-_CALL_OPTIONS: dict[str, Any] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+_CALL_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 # An integer the schema leaves unbounded is kept within JSON's interoperable range (RFC 8259 §6:
 # IEEE 754 doubles hold integers exactly up to 2^53 - 1), as llama.cpp's own converter keeps it
 # to 16 digits: unbounded, the small models here write "7700000000..." until the token limit.

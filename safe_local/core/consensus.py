@@ -49,7 +49,7 @@ class Consensus:
     c2: float  # weighted mean of the aligned-token probabilities over all models (drafter included)
 
 
-def normalize_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
+def normalize_weights(weights: Sequence[float] | np.ndarray | None, k: int) -> np.ndarray:
     """Model weights as a float64 array of length k summing to 1 (equal weights if None)."""
     if weights is None:
         return np.full(k, 1.0 / k)
@@ -95,7 +95,7 @@ def check(
 _ROUNDING_MARGIN = 1e-12
 
 
-def c2_settled(known_probs: Sequence[float], known_weights: Sequence[float], threshold: float = 0.5) -> bool:
+def c2_settled(known_probs: Sequence[float], known_weights: Sequence[float] | np.ndarray, threshold: float = 0.5) -> bool:
     """True when C2 passes on the weighted shares of some of the models: sum w_m p_m > threshold.
 
     Exact, not an approximation: the models not counted add w_m p_m >= 0, so `check(...).c2 >

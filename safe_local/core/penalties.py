@@ -194,6 +194,6 @@ class Penalizer:
         position it predicts from (llama.cpp's order: repetition, then DRY)."""
         if self.repeats:
             repetition(logits, window(history, self.repeat_last_n), self.repeat, self.presence, self.frequency)
-        if self.dries:
+        if self.breakers is not None:  # set exactly when DRY is on (self.dries)
             dry(logits, window(history, self.dry_last_n), self.dry_multiplier, self.dry_base,
                 self.dry_allowed_length, self.breakers)

@@ -21,6 +21,7 @@ import numpy as np
 from safe_local.backend.base import ContextFullError, Message, Model
 from safe_local.core import (
     EOG_KEY,
+    Consensus,
     GacUnion,
     UnionDistribution,
     draw,
@@ -221,7 +222,9 @@ class Run:
     def sharpened(self, dist: UnionDistribution) -> tuple[np.ndarray, str | None]:
         """The ensemble after sharpening, normalized, and the sharpening applied (None if none)."""
         c = self.config
-        scores, applied = sharpen(dist, c.sharpening, dist.proposed[0], c.sharpen_lambda)
+        # A union without `proposed` has every string proposed (core.sharpening reads it so too).
+        drafter_mask = dist.proposed[0] if dist.proposed is not None else np.ones(len(dist.strings), dtype=bool)
+        scores, applied = sharpen(dist, c.sharpening, drafter_mask, c.sharpen_lambda)
         return scores / scores.sum(), (c.sharpening if applied else None)
 
     def target(self, p: np.ndarray, continuable: np.ndarray | None = None) -> np.ndarray:
@@ -296,7 +299,7 @@ class Run:
         return True
 
     def report(self, offset: int, full: bytes, drafted: bytes, dist: UnionDistribution, chosen: bytes,
-               sharpened: str | None, scores: np.ndarray, cons, tokens: list[bytes],
+               sharpened: str | None, scores: np.ndarray, cons: Consensus | None, tokens: list[bytes],
                views: list[tuple[float, bool]], test: SpeculativeTest | None = None) -> None:
         """Count an ensembled position and queue its event for the inspector."""
         self.stats.ensembled += 1

@@ -17,13 +17,14 @@ safe_local.runs.base).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from safe_local.core import (
     EOG_KEY,
     SHARPENING_THRESHOLD,
+    UnionDistribution,
     accept_or_resample,
     aligned_indices,
     c2_settled,
@@ -97,7 +98,7 @@ class ChunkLength:
 
 
 class SafeRun(Run):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gate = self.config.gate()
         self.sampled = self.config.temperature > 0
@@ -109,7 +110,8 @@ class SafeRun(Run):
     def loop(self) -> Iterator[None]:
         c = self.config
         dv = self.models[0].vocab
-        prompt, gen = self.prompts[0], []
+        prompt = self.prompts[0]
+        gen: list[int] = []
         length = ChunkLength(c.chunk)
         ends_chunk = self.unsure if length.auto else None
         while len(gen) < c.max_tokens:
@@ -277,7 +279,7 @@ class SafeRun(Run):
         self.stats.verifiers_unsure += 1
         return True
 
-    def ensembled_at(self, draft: Drafted, j: int, probs: np.ndarray, index: int, dist) -> None:
+    def ensembled_at(self, draft: Drafted, j: int, probs: np.ndarray, index: int, dist: UnionDistribution) -> None:
         """Asked for: the log-probability of what the ensemble put at drafted position j."""
         if self.top_logprobs is not None:
             draft.ensembled[j] = self.logprob(probs, index, dist.strings.__getitem__, "ensemble")

@@ -12,7 +12,8 @@ from safe_local.runs.base import Run, Stop
 
 class SingleRun(Run):
     def loop(self) -> Iterator[None]:
-        model, prompt, gen = self.models[0], self.prompts[0], []
+        model, prompt = self.models[0], self.prompts[0]
+        gen: list[int] = []
         while len(gen) < self.config.max_tokens:
             self.check_cancel()
             self.room(0, len(prompt) + len(gen))
