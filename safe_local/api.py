@@ -23,7 +23,8 @@ from typing import Any, Iterator, Sequence
 
 from safe_local.backend import LlamaModel, LoadOptions, Model
 from safe_local.backend.base import Message
-from safe_local.backend.remote import RemoteModel
+from safe_local.backend.chat_template import RAW
+from safe_local.backend.remote import RemoteModel, RemoteModelLost
 from safe_local.engine import Engine, GenerationConfig
 from safe_local.errors import SafeLocalError
 from safe_local.events import Event, GenerationResult
@@ -31,6 +32,13 @@ from safe_local.grammar import Grammar
 from safe_local.placement import check_reachable, place
 from safe_local.reply_shape import ReplyShape
 from safe_local.store import NotDownloaded, check_ensemble, resolve_model, select_ensemble
+
+# The API's names. Message, Model, RAW and RemoteModelLost come from the backend but are the API's
+# vocabulary too: a conversation (RAW as a message's role: its content is the prompt, untemplated),
+# the models an Ensemble holds, and the error a call raises when a model's RPC server went away.
+# The server and the chat use the engine through these names only (pyproject.toml, importlinter).
+__all__ = ["RAW", "Ensemble", "Message", "Model", "RemoteModelLost", "config_for", "constraint_of", "make_config",
+           "make_messages"]
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(GenerationConfig)}
 

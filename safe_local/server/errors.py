@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from safe_local.backend.remote import RemoteModelLost
+from safe_local.api import RemoteModelLost
 
 log = logging.getLogger(__name__)
 

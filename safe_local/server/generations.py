@@ -18,8 +18,7 @@ from typing import Any, AsyncIterator
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from safe_local.api import config_for
-from safe_local.backend.base import Message
+from safe_local.api import Message, config_for
 from safe_local.errors import SafeLocalError
 from safe_local.events import Done, Logprobs, TextDelta, TokenLogprob
 from safe_local.generation_config import GenerationConfig

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 from jinja2 import TemplateError
 
-from safe_local.backend.base import Message, Model
+from safe_local.api import Message, Model
 from safe_local.events import Done, Event, GenerationResult, TextDelta
 from safe_local.generation_config import GenerationConfig
 from safe_local.reply_shape import ReplyShape

@@ -17,8 +17,7 @@ from safe_local.errors import SafeLocalError
 from safe_local.placement import place
 from safe_local.server.errors import ApiError, unreachable
 from safe_local.server.models import Choice, check_files, public_name
-from safe_local.store import check_ensemble, resolve_model
-from safe_local.store.memory import available_memory, estimate_memory
+from safe_local.store import available_memory, check_ensemble, estimate_memory, resolve_model
 
 log = logging.getLogger(__name__)
 

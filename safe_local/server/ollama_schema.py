@@ -23,8 +23,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from safe_local.backend.base import Message
-from safe_local.backend.chat_template import RAW
+from safe_local.api import RAW, Message
 from safe_local.errors import SafeLocalError
 from safe_local.grammar import Grammar
 from safe_local.server.schema import (

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from safe_local.backend.base import Message
+from safe_local.api import Message
 from safe_local.generation_config import GenerationConfig
 from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError

@@ -19,8 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from safe_local.backend.base import Message
-from safe_local.backend.chat_template import RAW
+from safe_local.api import RAW, Message
 from safe_local.errors import SafeLocalError
 from safe_local.generation_config import GenerationConfig
 from safe_local.grammar import Grammar

@@ -18,6 +18,7 @@ from safe_local.store.ensemble import resolve_ensemble, select_ensemble
 from safe_local.store.gguf_info import GGUFInfo, read_gguf_info, tokenizer_twins
 from safe_local.store.hub import PullPlan, plan_pull, pull_hub
 from safe_local.store.local import LocalModel, LocalPreset, list_local, local_presets, remove
+from safe_local.store.memory import MemoryEstimate, available_memory, estimate_memory
 from safe_local.store.model_paths import NotDownloaded, resolve_model
 from safe_local.store.preflight import check_ensemble
 from safe_local.store.pypi import PyPIPlan, plan_pypi_pull, pull_pypi
@@ -29,12 +30,15 @@ __all__ = [
     "HubRef",
     "LocalModel",
     "LocalPreset",
+    "MemoryEstimate",
     "NotDownloaded",
     "Preset",
     "PullCancelled",
     "PullPlan",
     "PyPIPlan",
+    "available_memory",
     "check_ensemble",
+    "estimate_memory",
     "hub_ref",
     "is_local",
     "list_local",
