@@ -1,6 +1,7 @@
 # safe-local: everything runs from the virtualenv in .venv.
 #   make test     install everything (first time: builds llama-cpp-python, ~4 min), pull the
-#                 models only the tests need, and run the tests
+#                 models only the tests need, run `make lint`, then the tests
+#   make lint     ruff, mypy and import-linter (configured in pyproject.toml), a few seconds
 #   make llama    build llama-cpp-python for this CPU (only when its flags changed) and install it
 #   make rebuild-llama  build it again even if a wheel for these flags exists
 #   make rpc-server  build llama.cpp's RPC server from the same llama.cpp into .venv/bin
@@ -26,7 +27,7 @@ PIP    := $(BIN)/python -m pip
 # llama-cpp-python is built from source with CMake; keep the build to two jobs.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: venv llama rebuild-llama rpc-server install models eval-data eval-results test bench bench-builds chat serve clean FORCE
+.PHONY: venv llama rebuild-llama rpc-server install models eval-data eval-results lint test bench bench-builds chat serve clean FORCE
 
 venv: $(VENV)/.venv.stamp
 
@@ -102,7 +103,16 @@ eval-results: install
 	$(BIN)/safe-local eval --task gsm8k:100,arc-challenge:100,math500:50 --stop-loops \
 		--models qwen2.5-coder-0.5b,gemma3-270m,smollm2-135m --out $(EVAL_OUT) $(EVAL_ARGS)
 
-test: install $(VENV)/.test-models.stamp $(BIN)/ggml-rpc-server
+# The checks that need no model, before the tests (each stops `make test` on a finding):
+# - ruff: pyflakes (unused or undefined names), import order, bugbear, pyupgrade, on every file;
+# - mypy: the types of safe_local/core, safe_local/runs and the modules runs builds on;
+# - lint-imports (import-linter): which layer may import which, and no import cycles.
+lint: $(VENV)/.package.stamp
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint install $(VENV)/.test-models.stamp $(BIN)/ggml-rpc-server
 	$(BIN)/python -m pytest
 
 bench: install
@@ -126,4 +136,4 @@ serve: install
 	$(BIN)/safe-local serve $(SERVE_ARGS)
 
 clean:
-	rm -rf $(VENV) build safe_local.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build safe_local.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache .grimp_cache
