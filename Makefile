@@ -13,7 +13,7 @@
 #   make bench-builds  this machine's llama.cpp build against -march=native (without AMX)
 #   make chat     the terminal chat app on the offline ensemble
 #   make serve    the OpenAI-compatible API server at 127.0.0.1:8080 (SERVE_ARGS adds flags)
-#   make clean    remove .venv and build leftovers (the model cache stays; see README)
+#   make clean    remove .venv and build leftovers (the model cache stays; see docs/models.md)
 # Stamp files in .venv keep a second `make test` from reinstalling anything.
 # llama-cpp-python is built by scripts/build_llama.py with CMake options derived from the
 # instruction sets this kernel confirms (SAFE_LOCAL_CMAKE_ARGS overrides them); the wheel is kept

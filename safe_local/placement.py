@@ -8,7 +8,7 @@ nothing here loads llama.cpp); connecting a model is safe_local.backend.rpc's jo
 
 Left out on purpose: host names beyond what ggml's IPv4 transport resolves, and any check that a
 host is trusted: an RPC server has no authentication, so it belongs on loopback or a private
-network only (README, "Models on other machines").
+network only (docs/models.md, "Models on other machines").
 """
 
 from __future__ import annotations

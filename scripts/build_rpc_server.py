@@ -12,7 +12,7 @@ rebuild it.
 
 Left out on purpose: starting servers. On each host, `.venv/bin/ggml-rpc-server -p PORT` listens
 on 127.0.0.1; an RPC server has no authentication and must never face an untrusted network
-(README, "Models on other machines").
+(docs/models.md, "Models on other machines").
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ RemoteModel (safe_local.backend.remote), whose parent survives an abort.
 server has no authentication, so nothing here ever binds it to another address.
 
 Left out on purpose: starting servers for users (they run `ggml-rpc-server` on their hosts,
-README "Models on other machines") and anything not IPv4 (ggml's transport is IPv4 only).
+docs/models.md, "Models on other machines") and anything not IPv4 (ggml's transport is IPv4 only).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
 
 
-# Said in every --models help: an RPC server has no authentication (README, "Models on other machines").
+# Said in every --models help: an RPC server has no authentication (docs/models.md, "Models on other machines").
 PLACEMENT_HELP = ("; NAME@HOST:PORT runs that model on a llama.cpp RPC server (ggml-rpc-server, `make rpc-server`), "
                   "which has no authentication: loopback or a trusted private network only")
 
