@@ -288,11 +288,13 @@ def _run(args: argparse.Namespace, specs: list[str], runs: list, log: ResultLog)
     """Run what the results file lacks, loading the models only if anything does; True if interrupted."""
     from safe_local.api import Ensemble
     from safe_local.evaluation.progress import Progress
-    from safe_local.evaluation.runner import run_pending
+    from safe_local.evaluation.runner import other_code_notes, run_pending
 
     left = sum(run.key not in log.done for run in runs)
     if left < len(runs):
         print(f"resuming: {len(runs) - left} of {len(runs)} results already in {log.path}", file=sys.stderr)
+    for note in other_code_notes([run for run in runs if run.key not in log.done], log):
+        print(note, file=sys.stderr)
     if left == 0:
         return False
     cancel = threading.Event()
