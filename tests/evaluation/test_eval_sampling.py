@@ -88,6 +88,18 @@ def test_greedy_with_the_chat_samplers_penalty_drops_what_greedy_ignores():
     assert "min_p" not in config
 
 
+def test_verifier_confidence_comes_from_its_flags_over_the_preset_and_is_hashed_only_when_on():
+    preset = {"method": "safe", "base": "gac", "verifier_confidence": 0.5}
+    assert methods("--verifier-confidence", "0.7", preset=preset)["safe-gac"].config.verifier_confidence == 0.7
+    assert methods(preset=preset)["safe-gac"].config.verifier_confidence == 0.5
+    on = methods("--verifier-confidence", "0.7", "--verifier-beats-drafter")
+    assert on["safe-gac"].settings["config"]["verifier_confidence"] == 0.7
+    assert on["safe-gac"].settings["config"]["verifier_beats_drafter"] is True
+    assert on["safe-gac"].settings_hash != hashes()["safe-gac"]
+    assert on["smollm2-135m"].settings_hash == hashes()["smollm2-135m"]  # a model alone has no verifiers
+    assert hashes("--verifier-confidence", "0") == hashes()  # off: the run it always was
+
+
 def test_another_seed_or_sampler_is_another_settings_hash():
     one = hashes("--chat-sampling", "--seed", "1")
     assert one == hashes("--seed", "1", "--chat-sampling")  # reproducible: the same run, the same keys
