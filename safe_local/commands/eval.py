@@ -205,7 +205,7 @@ def eval_command(args: argparse.Namespace) -> int:
         raise SafeLocalError(f"--shard {k + 1}/{n} gets no items: no task has more than {most}; "
                              f"use at most {most} shards")
     with ResultLog(results) as log:
-        interrupted = _run(args, specs, runs, log)
+        interrupted = run_missing(args, specs, runs, log)
     planned = {run.key for run in runs}
     all_records = regrade(read_records(results))
     records = [r for r in all_records if record_key(r) in planned]
@@ -292,7 +292,7 @@ def _current(records: list[dict], items_now: dict[str, list[Item]], results: Pat
     return kept
 
 
-def _run(args: argparse.Namespace, specs: list[str], runs: list, log: ResultLog) -> bool:
+def run_missing(args: argparse.Namespace, specs: list[str], runs: list, log: ResultLog) -> bool:
     """Run what the results file lacks, loading the models only if anything does; True if interrupted."""
     from safe_local.api import Ensemble
     from safe_local.evaluation.progress import Progress

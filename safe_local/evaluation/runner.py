@@ -158,6 +158,11 @@ def _record(run: Run, result: dict) -> dict:
         "prompt_tokens": result["prompt_tokens"],
         "ensembled": result["ensembled"],
         "ensemble_rate": result["ensemble_rate"],
+        # Drafted tokens the ensemble discarded (greedy: 0 means it never changed the drafter's
+        # token, so the reply is the same under any verifier_confidence) and positions kept because
+        # no verifier was sure; both 0 for a model alone.
+        "rejected": result["rejected"],
+        "verifiers_unsure": result["verifiers_unsure"],
         "seconds": result["seconds"],
         "tokens_per_s": result["tokens_per_s"],
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
