@@ -37,7 +37,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from safe_local.chat_defaults import CHAT_SAMPLING
-from safe_local.commands.run import PLACEMENT_HELP, chunk_length, float_list, model_list
+from safe_local.commands.run import (
+    PLACEMENT_HELP,
+    add_verifier_confidence_arguments,
+    chunk_length,
+    float_list,
+    model_list,
+)
 from safe_local.errors import SafeLocalError
 from safe_local.evaluation.methods import DEFAULT_CTX
 from safe_local.generation_config import SHARPENING, GenerationConfig
@@ -78,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the paper's n, which the recorded results used)")
     p.add_argument("--weights", type=float_list, help="per-model weights, drafter first, e.g. 2,1,1")
     p.add_argument("--sharpening", choices=SHARPENING, help=f"default {_DEFAULTS.sharpening}")
+    add_verifier_confidence_arguments(p)
     p.add_argument("--stop-loops", action="store_const", const=True, default=None,
                    help="end an answer once it keeps repeating itself, instead of at --max-tokens; such "
                    "an answer is graded only on an answer it states (see docs/results.md)")
@@ -145,7 +152,8 @@ def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
 def generation_base(args: argparse.Namespace, preset_options: dict[str, Any]) -> GenerationConfig:
     """The options every method of the run shares: EVAL_CHUNK, then the preset's (those the
     evaluation does not set itself), then the flags; a flag overrides the preset's value."""
-    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops)
+    flags = dict(chunk=args.chunk, weights=args.weights, sharpening=args.sharpening, stop_loops=args.stop_loops,
+                 verifier_confidence=args.verifier_confidence, verifier_beats_drafter=args.verifier_beats_drafter)
     return GenerationConfig(
         **({"chunk": EVAL_CHUNK} | {k: v for k, v in preset_options.items() if k not in _EVAL_OWNED}
            | {k: v for k, v in flags.items() if v is not None} | sampler_options(args)),
@@ -197,7 +205,7 @@ def eval_command(args: argparse.Namespace) -> int:
         raise SafeLocalError(f"--shard {k + 1}/{n} gets no items: no task has more than {most}; "
                              f"use at most {most} shards")
     with ResultLog(results) as log:
-        interrupted = _run(args, specs, runs, log)
+        interrupted = run_missing(args, specs, runs, log)
     planned = {run.key for run in runs}
     all_records = regrade(read_records(results))
     records = [r for r in all_records if record_key(r) in planned]
@@ -284,15 +292,17 @@ def _current(records: list[dict], items_now: dict[str, list[Item]], results: Pat
     return kept
 
 
-def _run(args: argparse.Namespace, specs: list[str], runs: list, log: ResultLog) -> bool:
+def run_missing(args: argparse.Namespace, specs: list[str], runs: list, log: ResultLog) -> bool:
     """Run what the results file lacks, loading the models only if anything does; True if interrupted."""
     from safe_local.api import Ensemble
     from safe_local.evaluation.progress import Progress
-    from safe_local.evaluation.runner import run_pending
+    from safe_local.evaluation.runner import other_code_notes, run_pending
 
     left = sum(run.key not in log.done for run in runs)
     if left < len(runs):
         print(f"resuming: {len(runs) - left} of {len(runs)} results already in {log.path}", file=sys.stderr)
+    for note in other_code_notes([run for run in runs if run.key not in log.done], log):
+        print(note, file=sys.stderr)
     if left == 0:
         return False
     cancel = threading.Event()

@@ -36,6 +36,15 @@ PLACEMENT_HELP = ("; NAME@HOST:PORT runs that model on a llama.cpp RPC server (g
                   "which has no authentication: loopback or a trusted private network only")
 
 
+def add_verifier_confidence_arguments(p: argparse.ArgumentParser) -> None:
+    """--verifier-confidence and --verifier-beats-drafter (docs/verifier-confidence.md); unset: the preset's."""
+    p.add_argument("--verifier-confidence", type=float, metavar="BETA",
+                   help="safe: ensemble a position without consensus only where some verifier gives its own "
+                   "token at least BETA (CoSD's rule; default 0: always)")
+    p.add_argument("--verifier-beats-drafter", action="store_const", const=True, default=None,
+                   help="safe: ... and more than the drafter gives its own token")
+
+
 def model_list(text: str) -> list[str]:
     """argparse type for --models: comma-separated model specs, drafter first (at least one)."""
     models = [m.strip() for m in text.split(",") if m.strip()]
@@ -100,11 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--drafter-gate", type=gate_value,
                      help="safe: ensemble only where the drafter's probability is below G (1 = always; "
                      "default auto: 0.5 for base gac, as the authors' code, none for base unite)")
-    run.add_argument("--verifier-confidence", type=float, metavar="BETA",
-                     help="safe: ensemble a position without consensus only where some verifier gives its own "
-                     "token at least BETA (CoSD's rule; default 0: always)")
-    run.add_argument("--verifier-beats-drafter", action="store_const", const=True, default=None,
-                     help="safe: ... and more than the drafter gives its own token")
+    add_verifier_confidence_arguments(run)
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     run.add_argument("--stop-loops", action="store_const", const=True, default=None,
                      help="end the reply once it keeps repeating itself (stop reason: loop)")

@@ -177,11 +177,13 @@ class _Search:
         """Generate the runs not stored yet, each on the models in its drafter-first order."""
         from safe_local.engine import Engine
         from safe_local.evaluation.progress import Progress
-        from safe_local.evaluation.runner import run_pending
+        from safe_local.evaluation.runner import other_code_notes, run_pending
 
         left = [run for run in runs if run.key not in log.done]
         if not left:
             return True
+        for note in other_code_notes(left, log):
+            print(note, file=sys.stderr)
         by_name = dict(zip(self.specs, ens.models)) if ens is not None else {}
         progress = Progress(len(runs), len(runs) - len(left))
         print(what, file=sys.stderr)

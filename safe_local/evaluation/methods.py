@@ -7,12 +7,15 @@ tables. The settings hash covers what changes an answer: the prompt version, the
 the generation options that method reads; a single model's hash leaves out the ensemble-only
 options and the other models, so its results are reused across ensemble variants (weights,
 sharpening, chunk). A context other than the default 4096 tokens is in the hash too, since an
-answer can stop at a full context; the default is left out so results stored before --ctx was
-hashed stay valid (it holds every built-in prompt plus 2048 answer tokens). The sampler is in
+answer can stop at a full context (the default holds every built-in prompt plus 2048 answer
+tokens, and is left out, as are options at their defaults, so the stored settings read as they
+did before those options existed). The sampler is in
 it as temperature, top_p and seed (`safe-local eval --temperature`/`--chat-sampling`): a sampled
 run's answers depend on its seed, so another seed's are other results; a greedy run has
-temperature 0, top_p 1 and no seed, as every result stored before sampling was offered, so those
-are reused. Left out: which machine ran it.
+temperature 0, top_p 1 and no seed. So is the code that answered (`code_version`: the engine's
+fingerprint and llama-cpp-python's release): results of other code, stored before 2026-12-07
+included, stay in the file and in its report, labelled with their code, and are never counted
+as this code's. Left out: which machine ran it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
 from safe_local.errors import SafeLocalError
+from safe_local.evaluation.code_version import code_version
 from safe_local.evaluation.prompts import PROMPT_VERSION
 from safe_local.generation_config import LATER_OPTIONS, SAMPLER_OPTIONS, GenerationConfig
 from safe_local.offline_models import loaded_quant
@@ -35,8 +39,8 @@ ENSEMBLES = {
 }
 # What a lone model's reply depends on; everything else in GenerationConfig is for ensembles.
 _SINGLE_FIELDS = ("method", "max_tokens", "temperature", "top_p", "seed", "stop", "stop_loops", *SAMPLER_OPTIONS)
-# Options newer than the stored results are hashed only when set: at their defaults they change
-# no answer, and leaving them out keeps the stored results' hashes valid.
+# Options added after the first results are stored only when set: at their defaults they change no
+# answer, and a result's settings then list only what it was run with.
 _UNSET = {name: getattr(GenerationConfig, name) for name in (*SAMPLER_OPTIONS, *LATER_OPTIONS)}
 DEFAULT_CTX = 4096
 
@@ -54,7 +58,8 @@ class Method:
         fields = {k: v for k, v in asdict(self.config).items() if k not in _UNSET or v != _UNSET[k]}
         if self.config.method == "single":
             fields = {k: fields[k] for k in _SINGLE_FIELDS if k in fields}
-        settings = {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields}
+        settings = {"prompt_version": PROMPT_VERSION, "models": list(self.models), "config": fields,
+                    "code": code_version()}
         # A model loaded in another quantization than its package's gives other answers: results
         # from before the conversion (SmolLM2 as Q4_1, until 2026-12-03) are not reused for it.
         loaded_as = {m: quant for m in self.models if (quant := loaded_quant(m))}

@@ -10,18 +10,21 @@ reports. Left out: loading models, parsing flags and the progress display (calle
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from safe_local.api import make_messages
 from safe_local.engine import Engine
 from safe_local.evaluation.answers import grade
+from safe_local.evaluation.code_version import code_version, describe
 from safe_local.evaluation.data import Item
 from safe_local.evaluation.methods import Method
 from safe_local.evaluation.prompts import build_prompt
-from safe_local.evaluation.results import Key, ResultLog
+from safe_local.evaluation.results import Key, ResultLog, item_hash, read_records
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,32 @@ def run_pending(
     return ran
 
 
+def other_code_notes(runs: Sequence[Run], log: ResultLog) -> list[str]:
+    """A line per other code whose answers to `runs` (pending ones) the results file holds, saying
+    they are not reused: the code is in the settings hash, and a rerun should not be silent."""
+    return [f"not reusing {count} answers in {log.path} made by other code ({code}): they stay there, "
+            "labelled in the report; their items run again"
+            for code, count in answered_by_other_code(runs, read_records(log.path)).items()]
+
+
+def answered_by_other_code(runs: Sequence[Run], records: list[dict]) -> dict[str, int]:
+    """How many of `runs` the records answer with the same settings but other code, by that code."""
+    wanted = {(run.task, run.item.id, run.item.content_hash, run.method.label): _without_code(run.method.settings)
+              for run in runs}
+    counts: Counter[str] = Counter()
+    for r in records:
+        settings = r.get("settings") or {}
+        key = (r["task"], r["item_id"], item_hash(r), r["method"])
+        if key in wanted and settings.get("code") != code_version() and _without_code(settings) == wanted[key]:
+            counts[describe(settings.get("code"))] += 1
+    return dict(counts)
+
+
+def _without_code(settings: dict[str, Any]) -> Any:
+    """The settings as stored in a results file (JSON), without the code that answered."""
+    return json.loads(json.dumps({k: v for k, v in settings.items() if k != "code"}, sort_keys=True, default=list))
+
+
 def regrade(records: list[dict]) -> list[dict]:
     """The records with prediction and correct taken again from their text by today's grader.
 
@@ -129,6 +158,11 @@ def _record(run: Run, result: dict) -> dict:
         "prompt_tokens": result["prompt_tokens"],
         "ensembled": result["ensembled"],
         "ensemble_rate": result["ensemble_rate"],
+        # Drafted tokens the ensemble discarded (greedy: 0 means it never changed the drafter's
+        # token, so the reply is the same under any verifier_confidence) and positions kept because
+        # no verifier was sure; both 0 for a model alone.
+        "rejected": result["rejected"],
+        "verifiers_unsure": result["verifiers_unsure"],
         "seconds": result["seconds"],
         "tokens_per_s": result["tokens_per_s"],
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -1,7 +1,8 @@
 """Per-method figures from result records: accuracy with a 95 % Wilson interval, E/T, tokens, speed.
 
 Records are grouped by (task, method, settings hash); a method run with two different settings
-in one results file gives two rows, the later ones labelled with their hash. E/T and tokens/s
+in one results file gives two rows, the later ones labelled with their hash, and a row answered
+by other code than this one's is labelled with that code (`code_version.describe`). E/T and tokens/s
 are pooled over items (total ensembled / total tokens, total tokens / total seconds), so long
 answers weigh more, as they do in wall-clock time. Speed is also given relative to the drafter
 alone (the single-model row of the model that drafted the ensembles), item by item: the median,
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from statistics import median
+
+from safe_local.evaluation.code_version import code_version, describe
 
 Z95 = 1.959964
 
@@ -71,21 +74,28 @@ def summarize(records: list[dict]) -> list[MethodSummary]:
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["task"], r["method"], r["settings_hash"]), []).append(r)
-    labels = _labels(list(groups))
+    codes = {key: rs[0].get("settings", {}).get("code") for key, rs in groups.items()}
+    labels = _labels(list(groups), codes)
     rows = {key: _summary(key, labels[key], rs) for key, rs in groups.items()}
     for task in dict.fromkeys(key[0] for key in groups):
-        _set_relative_speed({key: rs for key, rs in groups.items() if key[0] == task}, rows)
+        _set_relative_speed({key: rs for key, rs in groups.items() if key[0] == task}, rows, codes)
     return list(rows.values())
 
 
-def _labels(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """The method's name, plus its settings hash when the method has several settings in a task."""
+def _labels(keys: list[tuple[str, str, str]], codes: dict[tuple[str, str, str], dict | None],
+            ) -> dict[tuple[str, str, str], str]:
+    """The method's name, plus the code that answered when it is not this code, or else its settings
+    hash when the method has several settings of this code in a task."""
     seen: dict[tuple[str, str], int] = {}
     labels = {}
-    for task, method, settings in keys:
+    for key in keys:
+        task, method, settings = key
+        if codes[key] != code_version():
+            labels[key] = f"{method} [{describe(codes[key])}]"
+            continue
         count = seen.get((task, method), 0)
         seen[(task, method)] = count + 1
-        labels[(task, method, settings)] = method if count == 0 else f"{method} [{settings[:6]}]"
+        labels[key] = method if count == 0 else f"{method} [{settings[:6]}]"
     return labels
 
 
@@ -105,17 +115,16 @@ def _summary(key: tuple[str, str, str], label: str, records: list[dict]) -> Meth
 
 
 def _set_relative_speed(groups: dict[tuple[str, str, str], list[dict]],
-                        rows: dict[tuple[str, str, str], MethodSummary]) -> None:
-    """Each row's speed relative to the drafter alone, on one task's groups of records."""
+                        rows: dict[tuple[str, str, str], MethodSummary], codes: dict) -> None:
+    """Each row's speed relative to the drafter alone run by the same code, on one task's groups."""
     drafters = [r["drafter"] for records in groups.values() for r in records if r["kind"] != "single"]
     if not drafters:
         return
     drafter = max(set(drafters), key=drafters.count)
-    alone = next((key for key in groups if rows[key].kind == "single" and rows[key].method == drafter), None)
-    if alone is None:
-        return
-    drafter_speed = {r["item_id"]: _speed(r) for r in groups[alone] if _speed(r)}
     for key, records in groups.items():
+        alone = next((k for k in groups if rows[k].kind == "single" and k[1] == drafter and codes[k] == codes[key]),
+                     None)
+        drafter_speed = {r["item_id"]: _speed(r) for r in groups[alone] if _speed(r)} if alone else {}
         ratios = [_speed(r) / drafter_speed[r["item_id"]] for r in records if r["item_id"] in drafter_speed]
         if ratios:
             rows[key].speed_vs_drafter = median(ratios)

@@ -209,6 +209,7 @@ def test_bad_input_is_a_one_line_error(args, message, capsys):
          "use at most 2 shards"),
         (["--task", "gsm8k,math500", "--offset", "600"], "--offset 600 skips every item of math500: it has 500"),
         (["--task", "gsm8k", "--offset", "-1"], "--offset must be at least 0, got -1"),
+        (["--task", "gsm8k", "--verifier-confidence", "1.5"], "verifier confidence must be in [0, 1] (0: off), got 1.5"),
     ],
 )
 def test_bad_input_fails_before_any_model_loads_or_file_is_written(args, message, tmp_path, monkeypatch, capsys):

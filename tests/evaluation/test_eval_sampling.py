@@ -16,11 +16,13 @@ from safe_local.commands.eval import SEED_NEEDED, generation_base
 from safe_local.evaluation.methods import parse_methods
 from safe_local.evaluation.report import sampler_text, write_report
 from safe_local.evaluation.results import read_records
+from tests.evaluation.settings_hashes import without_code
 
 TRIO = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
 # Every method's settings hash of a greedy run as `safe-local eval` built it before it could
 # sample (computed with that code), without and with --stop-loops. The two single models'
-# stop-loops hashes are also those stored in docs/eval/results.jsonl.
+# stop-loops hashes are also those stored in docs/eval/results.jsonl. Since the code that answers
+# is in the settings, these are the hashes of the settings without it.
 GREEDY_HASHES = {
     (): {"qwen2.5-coder-0.5b": "16ea9c6b0313", "gemma3-270m": "a4fb94f62047", "smollm2-135m": "c7c72485f936",
          "unite": "ce3c6eee2f2d", "gac": "a9b6e6af78b4", "safe-unite": "3ecbb53b5662", "safe-gac": "7614aaec6aae"},
@@ -40,11 +42,17 @@ def hashes(*flags: str) -> dict[str, str]:
     return {label: m.settings_hash for label, m in methods(*flags).items()}
 
 
+def hashes_without_code(*flags: str) -> dict[str, str]:
+    return {label: without_code(m.settings) for label, m in methods(*flags).items()}
+
+
 @pytest.mark.parametrize("flags", list(GREEDY_HASHES))
-def test_a_greedy_run_keeps_the_settings_hash_it_had_before_sampling(flags):
-    assert hashes(*flags) == GREEDY_HASHES[flags]
+def test_a_greedy_run_keeps_the_settings_it_had_before_sampling(flags):
+    assert hashes_without_code(*flags) == GREEDY_HASHES[flags]
     # Spelling greedy out, or a penalty at its off value, changes nothing either.
-    assert hashes(*flags, "--temperature", "0") == hashes(*flags, "--repeat-penalty", "1") == GREEDY_HASHES[flags]
+    assert hashes(*flags, "--temperature", "0") == hashes(*flags, "--repeat-penalty", "1") == hashes(*flags)
+    # The code that answers is in the hash: the stored answers of older code are not this code's.
+    assert all(hashes(*flags)[label] != GREEDY_HASHES[flags][label] for label in GREEDY_HASHES[flags])
     for method in methods(*flags).values():
         config = method.settings["config"]
         assert (config["temperature"], config["top_p"], config["seed"]) == (0.0, 1.0, None)
@@ -74,16 +82,28 @@ def test_greedy_with_the_chat_samplers_penalty_drops_what_greedy_ignores():
     # --chat-sampling --temperature 0: greedy with the chat's repeat penalty; its top-p and
     # min-p would change no answer, only the hash.
     assert hashes("--chat-sampling", "--temperature", "0") == hashes("--repeat-penalty", "1.1")
-    assert hashes("--repeat-penalty", "1.1") != GREEDY_HASHES[()]
+    assert hashes_without_code("--repeat-penalty", "1.1") != GREEDY_HASHES[()]
     config = methods("--chat-sampling", "--temperature", "0")["smollm2-135m"].settings["config"]
     assert (config["temperature"], config["top_p"], config["seed"], config["repeat_penalty"]) == (0.0, 1.0, None, 1.1)
     assert "min_p" not in config
 
 
+def test_verifier_confidence_comes_from_its_flags_over_the_preset_and_is_hashed_only_when_on():
+    preset = {"method": "safe", "base": "gac", "verifier_confidence": 0.5}
+    assert methods("--verifier-confidence", "0.7", preset=preset)["safe-gac"].config.verifier_confidence == 0.7
+    assert methods(preset=preset)["safe-gac"].config.verifier_confidence == 0.5
+    on = methods("--verifier-confidence", "0.7", "--verifier-beats-drafter")
+    assert on["safe-gac"].settings["config"]["verifier_confidence"] == 0.7
+    assert on["safe-gac"].settings["config"]["verifier_beats_drafter"] is True
+    assert on["safe-gac"].settings_hash != hashes()["safe-gac"]
+    assert on["smollm2-135m"].settings_hash == hashes()["smollm2-135m"]  # a model alone has no verifiers
+    assert hashes("--verifier-confidence", "0") == hashes()  # off: the run it always was
+
+
 def test_another_seed_or_sampler_is_another_settings_hash():
     one = hashes("--chat-sampling", "--seed", "1")
     assert one == hashes("--seed", "1", "--chat-sampling")  # reproducible: the same run, the same keys
-    others = [GREEDY_HASHES[()], hashes("--chat-sampling", "--seed", "2"),
+    others = [hashes(), hashes("--chat-sampling", "--seed", "2"),
               hashes("--chat-sampling", "--temperature", "0.7", "--seed", "1"),
               hashes("--temperature", "0.8", "--seed", "1"),  # no cut or penalty: not the chat's sampler
               hashes("--chat-sampling", "--top-p", "0.9", "--seed", "1")]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from unittest.mock import patch
 
 import pytest
 
 from safe_local.commands.eval import EVAL_CHUNK
 from safe_local.engine import GenerationConfig
 from safe_local.errors import SafeLocalError
+from safe_local.evaluation.code_version import code_version
 from safe_local.evaluation.methods import parse_methods
+from tests.evaluation.settings_hashes import without_code
 
 TRIO = ["qwen2.5-coder-0.5b", "gemma3-270m", "smollm2-135m"]
 BASE = GenerationConfig(max_tokens=2048, temperature=0.0, chunk=EVAL_CHUNK)  # as `safe-local eval` builds it
@@ -53,11 +56,22 @@ def test_a_context_other_than_the_default_is_in_the_hash():
     short = {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE, n_ctx=1024)}
     assert default == {m.label: m.settings_hash for m in parse_methods(None, TRIO, BASE, n_ctx=4096)}
     assert all(default[label] != short[label] for label in default)
-    main_run = {m.label: m.settings_hash for m in parse_methods(None, TRIO, replace(BASE, stop_loops=True))}
-    assert main_run[TRIO[0]] == "2db3e9ef9bb7"  # as stored for it in docs/eval/results.jsonl: reused
+    main_run = {m.label: without_code(m.settings) for m in parse_methods(None, TRIO, replace(BASE, stop_loops=True))}
+    assert main_run[TRIO[0]] == "2db3e9ef9bb7"  # as stored for it in docs/eval/results.jsonl, but for the code
     # The ensembles' stored results predate the drafter_gate option (and the fixes that came with
-    # it, which change their answers): they are not reused.
+    # it, which change their answers): their settings differ besides the code.
     assert main_run["safe-unite"] != "d41c9246d4fe"
+
+
+def test_the_code_that_answers_is_in_the_hash():
+    method = parse_methods("safe-gac", TRIO, BASE)[0]
+    assert method.settings["code"] == code_version()
+    other = {"engine": "0123456789ab", "llama_cpp_python": code_version()["llama_cpp_python"]}
+    this = method.settings_hash
+    with patch("safe_local.evaluation.methods.code_version", return_value=other):
+        assert parse_methods("safe-gac", TRIO, BASE)[0].settings_hash != this
+    assert parse_methods("safe-gac", TRIO, BASE)[0].settings_hash == this
+
 
 
 def test_a_model_loaded_in_another_quantization_says_so_in_the_hash():
@@ -67,5 +81,5 @@ def test_a_model_loaded_in_another_quantization_says_so_in_the_hash():
     assert main_run["smollm2-135m"].settings["loaded_as"] == {"smollm2-135m": "Q8_0"}
     assert main_run["safe-gac"].settings["loaded_as"] == {"smollm2-135m": "Q8_0"}
     assert "loaded_as" not in main_run["gemma3-270m"].settings
-    assert main_run["gemma3-270m"].settings_hash == "201f4f289802"  # as stored in docs/eval/results.jsonl
-    assert main_run["smollm2-135m"].settings_hash != "5e894ce5f711"  # stored there as Q4_1: not reused
+    assert without_code(main_run["gemma3-270m"].settings) == "201f4f289802"  # as stored in docs/eval/results.jsonl
+    assert without_code(main_run["smollm2-135m"].settings) != "5e894ce5f711"  # stored there as Q4_1

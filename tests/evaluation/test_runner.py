@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from safe_local.engine import GenerationConfig
 from safe_local.evaluation.data import Item, task_items
 from safe_local.evaluation.methods import parse_methods
@@ -53,3 +55,22 @@ def test_shards_take_every_nth_item_of_each_task_and_together_make_the_plan():
     assert [r.item.id for r in shards[0][::2]] == ["a0", "c0", "a2", "a4"]
     assert [r.item.id for r in shards[1][::2]] == ["a1", "c1", "a3"]
     assert sorted(r.key for s in shards for r in s) == sorted(r.key for r in whole)
+
+
+def test_a_greedy_reply_the_ensemble_never_changed_is_the_same_under_any_verifier_confidence(trio, tmp_path):
+    """What scripts/verifier_confidence.py relies on to run the betas only where beta 0 rejected a token."""
+    base = GenerationConfig(max_tokens=40, temperature=0.0, weights=(4, 1, 1), drafter_gate=0.5, chunk="auto")
+    betas = {beta: parse_methods("safe-gac", TRIO, replace(base, verifier_confidence=beta))[0] for beta in (0, 0.9, 1)}
+    items = task_items("gsm8k")[:3]
+    with ResultLog(tmp_path / "results.jsonl") as log:
+        for method in betas.values():
+            run_pending(trio, plan_runs([("gsm8k", items)], [method]), log)
+    records = {(r["item_id"], r["settings"]["config"].get("verifier_confidence", 0)): r
+               for r in read_records(tmp_path / "results.jsonl")}
+    unchanged = [item.id for item in items if records[item.id, 0]["rejected"] == 0]
+    assert unchanged, "no item the ensemble left alone: the property is not exercised"
+    for item_id in unchanged:
+        assert records[item_id, 0.9]["text"] == records[item_id, 1]["text"] == records[item_id, 0]["text"]
+    assert all(r["verifiers_unsure"] == 0 for (_, beta), r in records.items() if beta == 0)
+    assert any(r["verifiers_unsure"] > 0 for (_, beta), r in records.items() if beta == 1) or all(
+        r["ensembled"] == 0 for r in records.values())

@@ -9,17 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from safe_local.evaluation.code_version import code_version
 from safe_local.evaluation.report import write_report
 from safe_local.evaluation.stats import sign_test, summarize, wilson
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _record(task, method, kind, correct, tokens, ensembled, seconds, settings="aaaaaaaaaaaa", item="1"):
+def _record(task, method, kind, correct, tokens, ensembled, seconds, settings="aaaaaaaaaaaa", item="1",
+            code=None):
     models = ["qwen", "smol"] if kind != "single" else [method]
     return {"task": task, "item_id": item, "method": method, "settings_hash": settings, "kind": kind,
-            "models": models, "drafter": models[0], "correct": correct, "tokens": tokens,
-            "ensembled": ensembled, "seconds": seconds, "settings": {"config": {"max_tokens": 64}}}
+            "models": models, "drafter": models[0], "correct": correct, "tokens": tokens, "ensembled": ensembled,
+            "seconds": seconds, "settings": {"config": {"max_tokens": 64}, "code": code_version() if code is None else code}}
 
 
 RECORDS = [
@@ -83,6 +85,25 @@ def test_speed_vs_drafter_pairs_items_and_ignores_one_whose_clock_ran_on():
     records += [_record("gsm8k", "gac", "gac", True, 100, 5, 2.0, item=i) for i in ("1", "2", "3", "4")]
     gac = next(r for r in summarize(records) if r.method == "gac")
     assert gac.speed_vs_drafter == pytest.approx(0.5)
+
+
+def test_answers_of_other_code_are_rows_of_their_own_named_by_that_code():
+    # The same settings run by older code (which stored none) and by another engine: three rows,
+    # each compared with the drafter alone as run by its own code.
+    older = {"engine": "0123456789ab", "llama_cpp_python": "0.3.9"}
+    records = [_record("gsm8k", "qwen", "single", True, 100, 0, 1.0, settings="c", code={}),
+               _record("gsm8k", "gac", "gac", True, 100, 5, 4.0, settings="c", code={}),
+               _record("gsm8k", "qwen", "single", True, 100, 0, 1.0, settings="b", code=older),
+               _record("gsm8k", "gac", "gac", False, 100, 5, 2.0, settings="b", code=older),
+               _record("gsm8k", "qwen", "single", True, 100, 0, 1.0),
+               _record("gsm8k", "gac", "gac", True, 100, 5, 1.25)]
+    rows = {r.method: r for r in summarize(records)}
+    assert set(rows) == {"qwen [code not recorded]", "gac [code not recorded]",
+                         "qwen [engine 012345, llama-cpp-python 0.3.9]",
+                         "gac [engine 012345, llama-cpp-python 0.3.9]", "qwen", "gac"}
+    assert [rows[f"gac{label}"].speed_vs_drafter for label in (" [code not recorded]",
+            " [engine 012345, llama-cpp-python 0.3.9]", "")] == [0.25, 0.5, 0.8]
+    assert rows["gac"].correct == 1 and rows["gac [engine 012345, llama-cpp-python 0.3.9]"].correct == 0
 
 
 def test_report_has_a_table_per_task_and_the_plots(tmp_path):

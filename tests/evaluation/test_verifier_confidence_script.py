@@ -1,0 +1,60 @@
+"""scripts/verifier_confidence.py's table: which answers count for each beta, and the rule's choice.
+
+Pure logic over a results file written here by hand (the property the script relies on, that a
+reply beta 0 never changed is the same at every beta, is tested on the real models in
+test_runner.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verifier_confidence.py"
+spec = importlib.util.spec_from_file_location("verifier_confidence", SCRIPT)
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+
+TASK = "gsm8k:4"
+
+
+def _write(out: Path, answers: dict[tuple[str, float | None], tuple[bool, int]]) -> None:
+    """Records for items "0".."3": (item, beta or None for Qwen alone) -> (correct, rejected)."""
+    args = argparse.Namespace(task=TASK, offset=0, out=out, betas=(0.5, 0.9), threads=1)
+    _, by_beta, alone = script.methods(args)
+    gold = {item.id: item.answer for _, items in script.tasks_from_args(script.eval_args(args, 0.0)) for item in items}
+    lines = []
+    for (item, beta), (correct, rejected) in answers.items():
+        method = alone if beta is None else by_beta[beta]
+        answer = gold[item] if correct else "-1"
+        lines.append({"task": "gsm8k", "item_id": item, "method": method.label, "settings_hash": method.settings_hash,
+                      "settings": json.loads(json.dumps(method.settings, default=list)), "gold": gold[item],
+                      "n_choices": 0, "stop_reason": "eos", "text": f"The answer is {answer}.", "rejected": rejected})
+    out.mkdir()
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+
+
+def test_betas_count_beta_zeros_answer_where_it_rejected_nothing_and_ties_go_to_the_smaller_beta(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {
+        ("0", None): (True, 0), ("0", 0.0): (True, 0),      # rejected nothing: every beta is beta 0
+        ("1", None): (True, 0), ("1", 0.0): (False, 3), ("1", 0.5): (True, 0), ("1", 0.9): (True, 0),
+        ("2", None): (False, 0), ("2", 0.0): (True, 2), ("2", 0.5): (False, 0), ("2", 0.9): (True, 1),
+        ("3", None): (False, 0), ("3", 0.0): (False, 0),
+    })
+    assert script.main(["table", "--task", TASK, "--out", str(out), "--betas", "0.5,0.9"]) == 0
+    text = capsys.readouterr().out
+    assert "| 0 | 4 | 0 | 0 | 2/4 (15%-85%) | 1 | 1 | +0 | 1.00 |" in text
+    assert "| 0.5 | 4 | 2 | 0 | 2/4 (15%-85%) | 0 | 0 | +0 | 1.00 |" in text
+    assert "| 0.9 | 4 | 2 | 0 | 3/4 (30%-95%) | 0 | 1 | +1 | 1.00 |" in text
+    assert "Qwen alone: 2/4" in text and "beta* = 0.9" in text
+
+
+def test_a_beta_not_run_on_an_item_beta_zero_changed_leaves_beta_star_unchosen(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {("0", None): (True, 0), ("0", 0.0): (False, 1), ("0", 0.5): (True, 0)})
+    assert script.main(["table", "--task", "gsm8k:1", "--out", str(out), "--betas", "0.5,0.9"]) == 0
+    text = capsys.readouterr().out
+    assert "| 0.9 | 0 | 0 | 1 |" in text and "beta* not chosen" in text
