@@ -84,7 +84,13 @@ class ModelIds:
             if len(parts) > 1 and all(c is not None and len(c.specs) == 1 for c in singles):
                 chosen = [c for c in singles if c is not None]
                 return Choice(",".join(parts), tuple(c.specs[0] for c in chosen), files=tuple(c.files[0] for c in chosen))
-        raise ApiError(404, _unknown(model_id), param="model", code="model_not_found")
+        missing = _not_downloaded(model_id)
+        if missing:
+            raise NotDownloaded(404, f"{missing} not downloaded on this server: its operator can run: "
+                                f"safe-local pull {missing}", param="model", code="model_not_found")
+        shown = repr(model_id[:60]) + ("..." if len(model_id) > 60 else "")
+        raise ApiError(404, f"unknown model {shown}: use an id from GET /v1/models (a preset, a local model or a "
+                       "comma-separated list of local models, drafter first)", param="model", code="model_not_found")
 
     def choices(self) -> list[Choice]:
         """What `listing` offers, as Choices, in its order."""
@@ -104,15 +110,17 @@ class ModelIds:
         return listed
 
 
-def _unknown(model_id: str) -> str:
+class NotDownloaded(ApiError):
+    """A 404 for models the catalog knows but this machine lacks (the operator can pull them)."""
+
+
+def _not_downloaded(model_id: str) -> str:
+    """The catalog's names of an id whose every part is a known model not on this machine, else ""."""
     catalog = load_catalog()
     missing = [part for part in model_id[:MAX_ID].split(",") if part.strip(" ") in catalog.models]
-    if missing and len(missing) == len(model_id.split(",")):  # known models, not on this machine
-        names = " ".join(part.strip(" ") for part in missing)
-        return f"{names} not downloaded on this server: its operator can run: safe-local pull {names}"
-    shown = repr(model_id[:60]) + ("..." if len(model_id) > 60 else "")
-    return (f"unknown model {shown}: use an id from GET /v1/models (a preset, a local model or a comma-separated "
-            "list of local models, drafter first)")
+    if missing and len(missing) == len(model_id.split(",")):
+        return " ".join(part.strip(" ") for part in missing)
+    return ""
 
 
 def check_files(choice: Choice) -> None:

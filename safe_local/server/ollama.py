@@ -38,7 +38,7 @@ from safe_local.placement import model_name
 from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError, is_ollama
 from safe_local.server.generations import Generations
-from safe_local.server.models import Choice
+from safe_local.server.models import Choice, NotDownloaded
 from safe_local.server.ollama_replies import OllamaChatReply, OllamaReply, done_only
 from safe_local.server.ollama_schema import (
     OllamaChat,
@@ -85,11 +85,11 @@ def ollama_router(generations: Generations) -> APIRouter:
         """The Choice an ollama name means: the id itself, or the id without ollama's :latest."""
         try:
             return ids.resolve(name)
-        except ApiError as e:
+        except NotDownloaded:
+            raise
+        except ApiError:
             if name and name.endswith(LATEST):
                 return choice_named(name[: -len(LATEST)])
-            if "not downloaded" in e.message:
-                raise
             shown = name if name.isprintable() and len(name) <= 60 else repr(name[:60])
             raise ApiError(404, f'model "{shown}" not found: GET /api/tags lists the models this server offers',
                            param="model", code="model_not_found") from None

@@ -142,6 +142,9 @@ def test_logprobs_cover_the_reply(client, tiny_server):
 
 @pytest.mark.parametrize("body, status, names", [
     ({"model": "nope"}, 404, 'model "nope" not found'),
+    # A catalog model this machine lacks, in ollama's spelling: the operator's fix, not "not found".
+    ({"model": "qwen2.5-0.5b:latest"}, 404, "qwen2.5-0.5b not downloaded on this server: its operator can run: "
+     "safe-local pull qwen2.5-0.5b"),
     ({"options": {"top_k": 40}}, 400, "options.top_k: safe-local's sampler has no top-k cut"),
     ({"options": {"mirostat": 2}}, 400, "options.mirostat"),
     ({"options": {"num_predict": 0}}, 400, "options.num_predict must be a positive"),
