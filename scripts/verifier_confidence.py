@@ -50,7 +50,8 @@ def eval_args(args: argparse.Namespace, beta: float) -> argparse.Namespace:
     """`safe-local eval`'s arguments for `tiny` at this beta, as the rule fixes them."""
     flags = ["eval", "--preset", "tiny", "--stop-loops", "--chunk", "auto", "--task", args.task,
              "--offset", str(args.offset), "--threads", str(args.threads), "--out", str(args.out)]
-    return build_parser().parse_args(flags + (["--verifier-confidence", str(beta)] if beta else []))
+    # Beta 0 is given too, so the baseline stays beta 0 whatever the preset sets (0 is not hashed).
+    return build_parser().parse_args(flags + ["--verifier-confidence", str(beta)])
 
 
 def methods(args: argparse.Namespace) -> tuple[list[str], dict[float, Method], Method]:
@@ -94,9 +95,10 @@ def table(args: argparse.Namespace) -> int:
     tasks = tasks_from_args(eval_args(args, 0.0))
     done = answers(args)
     zero = by_beta[0.0].settings_hash
-    items = [(t, i.id) for t, its in tasks for i in its if (t, i.id, alone.settings_hash) in done
-             and (t, i.id, zero) in done]
-    print(f"{len(items)} items with Qwen alone and beta 0 answered by this code ({code_version()})\n")
+    planned = [(t, i.id) for t, its in tasks for i in its]
+    items = [(t, i) for t, i in planned if (t, i, alone.settings_hash) in done and (t, i, zero) in done]
+    print(f"{len(items)} of {len(planned)} items with Qwen alone and beta 0 answered by this code "
+          f"({code_version()})\n")
     print("| beta | items | inferred from beta 0 | not run yet | tiny right | lost to Qwen | gained | "
           "gained − lost | sign p |")
     print("|---:|---:|---:|---:|---|---:|---:|---:|---:|")
@@ -122,12 +124,12 @@ def table(args: argparse.Namespace) -> int:
             net[beta] = gained - lost
     qwen_right = sum(done[t, i, alone.settings_hash]["correct"] for t, i in items)
     print(f"\nQwen alone: {qwen_right}/{len(items)}")
-    if len(net) == len(by_beta):
+    if len(net) == len(by_beta) and len(items) == len(planned):
         best = max(net.values())
         chosen = min(b for b, v in net.items() if v == best)  # a tie goes to the smaller beta
         print(f"beta* = {chosen:g} (largest gained − lost, {best:+d}; ties to the smaller beta)")
     else:
-        print("beta* not chosen: some betas have items not run yet")
+        print("beta* not chosen: some items are not answered yet by Qwen alone, beta 0 or a beta")
     return 0
 
 

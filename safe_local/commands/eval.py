@@ -20,8 +20,8 @@ safe_local.chat_defaults) asks for sampling; the explicit options win over the s
 sampled run needs `--seed`: every method starts each item from that seed, so its answers can be
 reproduced and paired item by item, and the seed is in the settings hash (another seed's results
 are other results). Options greedy decoding ignores (--top-p, --min-p, --seed) are an error when
-given without sampling; the shorthand's are dropped, so a greedy run's hash is the one it always
-had and its stored results are reused.
+given without sampling; the shorthand's are dropped, so a greedy run's settings are those of any
+greedy run (and its results are reused by a greedy rerun of the same code).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
 
 def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
     """The GenerationConfig options the sampler flags set: all of them when sampling, when greedy
-    only those that change a greedy answer (so a greedy run keeps the settings hash it always had)."""
+    only those that change a greedy answer (so a greedy run's settings hold nothing greedy ignores)."""
     given = {name: getattr(args, name) for name in _SAMPLER_FLAGS if getattr(args, name) is not None}
     options = (dict(CHAT_SAMPLING) if args.chat_sampling else {}) | given
     temperature = options.get("temperature", 0.0)

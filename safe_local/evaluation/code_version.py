@@ -10,10 +10,12 @@ out, so a reworded docstring keeps the results, and any change to code there, ev
 refactor, makes them another version's (the fingerprint cannot tell the two apart; rerunning is
 the safe side). llama.cpp is named by the llama-cpp-python release that vendors it.
 
-Left out: the machine (its CPU changes llama.cpp's float sums slightly; a result says what ran
-it in `finished_at` only), the Python version (the fingerprint reads the source through Python's
+Left out: the machine (its CPU changes llama.cpp's float sums slightly; a result says when it
+ran in `finished_at` only), the Python version (the fingerprint reads the source through Python's
 own parser, so a new Python that prints code differently would only rerun results), and what
-the evaluation itself reads (the prompts have PROMPT_VERSION; grading is redone on every report).
+the evaluation itself reads (the prompts have PROMPT_VERSION, and `api.make_messages` only wraps
+them as a user message; grading is redone on every report). The package data the engine reads
+(ENGINE_DATA) is hashed as it is, byte for byte.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterable
 
 ENGINE_ROOTS = ("safe_local.engine", "safe_local.backend")
+# Package data the engine reads (importlib.resources): the chat templates of models whose GGUF
+# has none (Gemma 3 270M among the offline trio) shape their prompts, so they count as its code.
+ENGINE_DATA = (("safe_local.catalog", "chat_templates.toml"),)
 _PACKAGE = "safe_local"
 _ROOT = Path(__file__).resolve().parents[1]  # the safe_local package
 
@@ -48,6 +54,8 @@ def engine_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in sorted(engine_modules()):
         digest.update(f"{name}\n{code_only(_source(name))}\n".encode())
+    for package, file in ENGINE_DATA:
+        digest.update(f"{package}/{file}\n{resources.files(package).joinpath(file).read_text('utf-8')}\n".encode())
     return digest.hexdigest()[:12]
 
 
@@ -55,6 +63,9 @@ def engine_fingerprint() -> str:
 def engine_modules() -> frozenset[str]:
     """The project's modules the engine is made of: the roots and what they import, transitively."""
     found: set[str] = set()
+    missing = [root for root in ENGINE_ROOTS if _path(root) is None]
+    if missing:  # without its source (a .pyc-only install) every engine would hash alike
+        raise RuntimeError(f"cannot fingerprint the engine: no source for {', '.join(missing)} under {_ROOT}")
     pending = [m for root in ENGINE_ROOTS for m in _with_submodules(root)]
     while pending:
         name = pending.pop()

@@ -16,6 +16,7 @@ counts; scripts/compare_variants.py adds the p-value). Left out: tests that mode
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from statistics import median
@@ -84,18 +85,17 @@ def summarize(records: list[dict]) -> list[MethodSummary]:
 
 def _labels(keys: list[tuple[str, str, str]], codes: dict[tuple[str, str, str], dict | None],
             ) -> dict[tuple[str, str, str], str]:
-    """The method's name, plus the code that answered when it is not this code, or else its settings
-    hash when the method has several settings of this code in a task."""
-    seen: dict[tuple[str, str], int] = {}
+    """The method's name, plus the code that answered when it is not this code, plus its settings
+    hash after the first settings of that method and code in a task."""
+    seen: dict[tuple[str, str, str], int] = {}
     labels = {}
     for key in keys:
         task, method, settings = key
-        if codes[key] != code_version():
-            labels[key] = f"{method} [{describe(codes[key])}]"
-            continue
-        count = seen.get((task, method), 0)
-        seen[(task, method)] = count + 1
-        labels[key] = method if count == 0 else f"{method} [{settings[:6]}]"
+        code = json.dumps(codes[key], sort_keys=True)
+        count = seen.get((task, method, code), 0)
+        seen[(task, method, code)] = count + 1
+        tags = ([describe(codes[key])] if codes[key] != code_version() else []) + ([settings[:6]] if count else [])
+        labels[key] = f"{method} [{', '.join(tags)}]" if tags else method
     return labels
 
 

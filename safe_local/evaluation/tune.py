@@ -19,6 +19,7 @@ needs (safe_local.evaluation.stats gives the intervals).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, replace
 from statistics import median
@@ -127,6 +128,11 @@ class Standing:
         return self.gained > self.lost
 
 
+def _code(record: dict) -> str:
+    """The code that answered a record, as a key (evaluation.code_version)."""
+    return json.dumps(record.get("settings", {}).get("code"), sort_keys=True)
+
+
 def standings(methods: Iterable[Method], records: Sequence[dict], items: set[tuple[str, str, str]]) -> list[Standing]:
     """Each method's correct answers and relative speed on `items` ((task, item_id, content hash)
     triples: Item.content_hash, "" for a built-in item).
@@ -134,11 +140,12 @@ def standings(methods: Iterable[Method], records: Sequence[dict], items: set[tup
     A record counts only for the item's content it was generated from, as eval's results key it
     (safe_local.evaluation.results): after a user's item is edited, its old answers stay in the
     file but score nothing. The speed pairs each item's answer with the drafter's single-model
-    answer of the same item (both must be in `records`), as eval's report does, so load that
-    drifts over hours cancels; the gains and losses pair the same answers' grades.
+    answer of the same item, made by the same code (both must be in `records`), as eval's report
+    does, so load that drifts over hours cancels; the gains and losses pair the same answers' grades.
     """
     by_key = {record_key(r): r for r in records}
-    singles = {(r["task"], r["item_id"], item_hash(r), r["models"][0]): r for r in records if r["kind"] == "single"}
+    singles = {(r["task"], r["item_id"], item_hash(r), r["models"][0], _code(r)): r
+               for r in records if r["kind"] == "single"}
     out = []
     for method in methods:
         rows = [by_key.get((task, item, content, method.label, method.settings_hash))
@@ -146,7 +153,7 @@ def standings(methods: Iterable[Method], records: Sequence[dict], items: set[tup
         rows = [r for r in rows if r is not None]
         ratios, gained, lost = [], 0, 0
         for r in rows:
-            alone = singles.get((r["task"], r["item_id"], item_hash(r), method.models[0]))
+            alone = singles.get((r["task"], r["item_id"], item_hash(r), method.models[0], _code(r)))
             if alone is None:
                 continue
             if alone["tokens_per_s"] > 0:

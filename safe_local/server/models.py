@@ -86,7 +86,7 @@ class ModelIds:
                 return Choice(",".join(parts), tuple(c.specs[0] for c in chosen), files=tuple(c.files[0] for c in chosen))
         missing = _not_downloaded(model_id)
         if missing:
-            raise NotDownloaded(404, f"{missing} not downloaded on this server: its operator can run: "
+            raise ModelNotDownloaded(404, f"{missing} not downloaded on this server: its operator can run: "
                                 f"safe-local pull {missing}", param="model", code="model_not_found")
         shown = repr(model_id[:60]) + ("..." if len(model_id) > 60 else "")
         raise ApiError(404, f"unknown model {shown}: use an id from GET /v1/models (a preset, a local model or a "
@@ -110,7 +110,7 @@ class ModelIds:
         return listed
 
 
-class NotDownloaded(ApiError):
+class ModelNotDownloaded(ApiError):
     """A 404 for models the catalog knows but this machine lacks (the operator can pull them)."""
 
 

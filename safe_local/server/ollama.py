@@ -38,7 +38,7 @@ from safe_local.placement import model_name
 from safe_local.reply_shape import ReplyShape
 from safe_local.server.errors import ApiError, is_ollama
 from safe_local.server.generations import Generations
-from safe_local.server.models import Choice, NotDownloaded
+from safe_local.server.models import Choice, ModelNotDownloaded
 from safe_local.server.ollama_replies import OllamaChatReply, OllamaReply, done_only
 from safe_local.server.ollama_schema import (
     OllamaChat,
@@ -85,7 +85,7 @@ def ollama_router(generations: Generations) -> APIRouter:
         """The Choice an ollama name means: the id itself, or the id without ollama's :latest."""
         try:
             return ids.resolve(name)
-        except NotDownloaded:
+        except ModelNotDownloaded:
             raise
         except ApiError:
             if name and name.endswith(LATEST):

@@ -7,6 +7,7 @@ first answer relabelled as another engine's in between.
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from pathlib import Path
@@ -44,6 +45,27 @@ def test_the_engine_is_what_engine_and_backend_import_and_nothing_above_it():
                    "safe_local.commands", "safe_local.cli", "tui"):
         assert not any(m == prefix or m.startswith(prefix + ".") for m in modules), prefix
     assert "safe_local" not in modules  # the package's __init__ only re-exports the API
+
+
+def test_every_data_file_the_engine_reads_is_in_the_fingerprint():
+    # The engine reads package data as resources.files(PACKAGE).joinpath(FILE): each such read in
+    # its modules must be listed in ENGINE_DATA, or a change to that file would go unnoticed.
+    reads = set()
+    for name in cv.engine_modules():
+        for node in ast.walk(ast.parse(cv._source(name))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "joinpath":
+                inner = node.func.value
+                assert isinstance(inner, ast.Call) and all(isinstance(a, ast.Constant) for a in inner.args + node.args)
+                reads.add((inner.args[0].value, node.args[0].value))
+    assert reads == set(cv.ENGINE_DATA) != set()
+
+
+def test_the_fingerprint_moves_with_the_engines_data(monkeypatch, tmp_path):
+    before = cv.engine_fingerprint()
+    real = cv.resources.files("safe_local.catalog").joinpath("chat_templates.toml").read_text("utf-8")
+    (tmp_path / "chat_templates.toml").write_text(real.replace("<start_of_turn>", "<start_of_turn> "), "utf-8")
+    monkeypatch.setattr(cv.resources, "files", lambda package: tmp_path)
+    assert cv.engine_fingerprint() != before
 
 
 @pytest.fixture

@@ -90,20 +90,26 @@ def test_speed_vs_drafter_pairs_items_and_ignores_one_whose_clock_ran_on():
 def test_answers_of_other_code_are_rows_of_their_own_named_by_that_code():
     # The same settings run by older code (which stored none) and by another engine: three rows,
     # each compared with the drafter alone as run by its own code.
+    # Each code's drafter runs at its own speed, so pairing with another code's would show.
     older = {"engine": "0123456789ab", "llama_cpp_python": "0.3.9"}
     records = [_record("gsm8k", "qwen", "single", True, 100, 0, 1.0, settings="c", code={}),
                _record("gsm8k", "gac", "gac", True, 100, 5, 4.0, settings="c", code={}),
-               _record("gsm8k", "qwen", "single", True, 100, 0, 1.0, settings="b", code=older),
-               _record("gsm8k", "gac", "gac", False, 100, 5, 2.0, settings="b", code=older),
-               _record("gsm8k", "qwen", "single", True, 100, 0, 1.0),
-               _record("gsm8k", "gac", "gac", True, 100, 5, 1.25)]
-    rows = {r.method: r for r in summarize(records)}
-    assert set(rows) == {"qwen [code not recorded]", "gac [code not recorded]",
-                         "qwen [engine 012345, llama-cpp-python 0.3.9]",
-                         "gac [engine 012345, llama-cpp-python 0.3.9]", "qwen", "gac"}
-    assert [rows[f"gac{label}"].speed_vs_drafter for label in (" [code not recorded]",
-            " [engine 012345, llama-cpp-python 0.3.9]", "")] == [0.25, 0.5, 0.8]
-    assert rows["gac"].correct == 1 and rows["gac [engine 012345, llama-cpp-python 0.3.9]"].correct == 0
+               _record("gsm8k", "gac", "gac", True, 100, 5, 8.0, settings="dddddddddddd", code={}),
+               _record("gsm8k", "qwen", "single", True, 100, 0, 2.0, settings="b", code=older),
+               _record("gsm8k", "gac", "gac", False, 100, 5, 4.0, settings="b", code=older),
+               _record("gsm8k", "qwen", "single", True, 100, 0, 0.5),
+               _record("gsm8k", "gac", "gac", True, 100, 5, 1.25),
+               _record("gsm8k", "gac", "gac", True, 100, 5, 2.5, settings="eeeeeeeeeeee")]
+    summaries = summarize(records)
+    rows = {r.method: r for r in summaries}
+    assert len(rows) == len(summaries) == 8  # every row its own name
+    old = "engine 012345, llama-cpp-python 0.3.9"
+    assert set(rows) == {"qwen [code not recorded]", "gac [code not recorded]", "gac [code not recorded, dddddd]",
+                         f"qwen [{old}]", f"gac [{old}]", "qwen", "gac", "gac [eeeeee]"}
+    assert [rows[label].speed_vs_drafter for label in ("gac [code not recorded]", "gac [code not recorded, dddddd]",
+                                                         f"gac [{old}]", "gac", "gac [eeeeee]")] == [
+        0.25, 0.125, 0.5, 0.4, 0.2]
+    assert rows["gac"].correct == 1 and rows[f"gac [{old}]"].correct == 0
 
 
 def test_report_has_a_table_per_task_and_the_plots(tmp_path):

@@ -116,6 +116,23 @@ def test_standings_count_the_items_asked_for_and_pair_speed_with_the_drafter_alo
     assert (row.lost, row.gained, row.pays) == (1, 0, False)  # item 2: right alone, wrong ensembled
 
 
+def test_standings_pair_an_answer_only_with_the_drafter_alone_of_the_same_code():
+    config = configurations(TRIO, Space(drafters=TRIO[:1], weights=(4.0,), bases=("unite",),
+                                         sharpening=("geometric",), gates=(1.0,)), BASE)[0]
+    alone = Method(TRIO[0], GenerationConfig(method="single"), TRIO[:1])
+    this, older = config.settings["code"], {"engine": "0123456789ab", "llama_cpp_python": "0.3.9"}
+
+    def answered(record: dict, code: dict) -> dict:
+        return record | {"settings": {"code": code}}
+
+    records = [answered(_record("1", config, True, 10.0), this), answered(_record("2", config, True, 10.0), this),
+               answered(_record("1", alone, False, 20.0), this),
+               # Stored after this code's: an older engine's drafter, right and slow on item 1.
+               answered(_record("1", alone, True, 5.0), older), answered(_record("2", alone, False, 1.0), older)]
+    row, = standings([config], records, {("t", "1", ""), ("t", "2", "")})
+    assert (row.gained, row.lost, row.speed) == (1, 0, pytest.approx(0.5))  # item 2 has no drafter of this code
+
+
 def test_standings_count_an_items_answers_only_for_the_content_they_were_given():
     # A user's item answered as version "a", edited to "b" and answered again, then edited back to
     # "a": its "a" answers are current again (the runner finds their keys done) though the file's

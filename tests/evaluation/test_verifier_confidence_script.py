@@ -12,6 +12,11 @@ import importlib.util
 import json
 from pathlib import Path
 
+from safe_local.cli import build_parser
+from safe_local.commands.eval import generation_base
+from safe_local.evaluation.methods import parse_methods
+from safe_local.store import select_ensemble
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verifier_confidence.py"
 spec = importlib.util.spec_from_file_location("verifier_confidence", SCRIPT)
 script = importlib.util.module_from_spec(spec)
@@ -58,3 +63,28 @@ def test_a_beta_not_run_on_an_item_beta_zero_changed_leaves_beta_star_unchosen(t
     assert script.main(["table", "--task", "gsm8k:1", "--out", str(out), "--betas", "0.5,0.9"]) == 0
     text = capsys.readouterr().out
     assert "| 0.9 | 0 | 0 | 1 |" in text and "beta* not chosen" in text
+
+
+def test_an_item_without_qwen_or_beta_zero_leaves_beta_star_unchosen(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {("0", None): (True, 0), ("0", 0.0): (True, 0), ("1", 0.0): (True, 0)})
+    assert script.main(["table", "--task", "gsm8k:2", "--out", str(out), "--betas", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("1 of 2 items") and "beta* not chosen" in text
+
+
+def test_the_scripts_methods_are_the_ones_eval_stores(tmp_path):
+    """Its keys must be those `safe-local eval --preset tiny --stop-loops --chunk auto` writes for
+    Qwen alone and beta 0 (the runs it builds on), and eval's flag for the other betas."""
+    def eval_methods(*flags: str) -> dict:
+        args = build_parser().parse_args(["eval", "--preset", "tiny", "--stop-loops", "--chunk", "auto",
+                                          "--task", TASK, *flags])
+        specs, preset = select_ensemble(None, "tiny")
+        return {m.label: m for m in parse_methods("qwen2.5-coder-0.5b,safe-gac", specs, generation_base(args, preset))}
+
+    args = argparse.Namespace(task=TASK, offset=0, out=tmp_path, betas=(0.7,), threads=1)
+    _, by_beta, alone = script.methods(args)
+    plain = eval_methods()
+    assert alone.settings_hash == plain["qwen2.5-coder-0.5b"].settings_hash
+    assert by_beta[0.0].settings_hash == plain["safe-gac"].settings_hash
+    assert by_beta[0.7].settings_hash == eval_methods("--verifier-confidence", "0.7")["safe-gac"].settings_hash
