@@ -25,11 +25,11 @@ spec.loader.exec_module(script)
 TASK = "gsm8k:4"
 
 
-def _write(out: Path, answers: dict[tuple[str, float | None], tuple[bool, int]]) -> None:
-    """Records for items "0".."3": (item, beta or None for Qwen alone) -> (correct, rejected)."""
-    args = argparse.Namespace(task=TASK, offset=0, out=out, betas=(0.5, 0.9), threads=1)
+def _write(out: Path, answers: dict[tuple[str, float | None], tuple[bool, int]], task: str = TASK) -> None:
+    """Records of gsm8k items by id (e.g. "0".."3"): (item, beta or None for Qwen alone) -> (correct, rejected)."""
+    args = argparse.Namespace(task=task, offset=0, out=out, betas=(0.5, 0.7, 0.9), threads=1)
     _, by_beta, alone = script.methods(args)
-    gold = {item.id: item.answer for _, items in script.tasks_from_args(script.eval_args(args, 0.0)) for item in items}
+    gold = {item.id: item.answer for _, items in script.planned_tasks(args) for item in items}
     lines = []
     for (item, beta), (correct, rejected) in answers.items():
         method = alone if beta is None else by_beta[beta]
@@ -88,3 +88,43 @@ def test_the_scripts_methods_are_the_ones_eval_stores(tmp_path):
     assert alone.settings_hash == plain["qwen2.5-coder-0.5b"].settings_hash
     assert by_beta[0.0].settings_hash == plain["safe-gac"].settings_hash
     assert by_beta[0.7].settings_hash == eval_methods("--verifier-confidence", "0.7")["safe-gac"].settings_hash
+
+
+def test_fresh_reports_beta_star_and_beta_zero_on_items_at_their_own_offset_and_gives_rule_threes_verdict(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {
+        ("2", None): (True, 0), ("2", 0.0): (False, 1), ("2", 0.7): (True, 0),   # beta 0.7 wins back a loss
+        ("3", None): (False, 0), ("3", 0.0): (True, 0),                        # inferred: 0.7 is beta 0 here
+    }, task="gsm8k:2@2")
+    assert script.main(["fresh", "--task", "gsm8k:2@2", "--out", str(out), "--betas", "0.7"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("2 of 2 items")
+    assert "| all | 1/2 (9%-91%) | beta 0 | 1 | 1 | 1.00 | 1/2 (9%-91%) |" in text
+    assert "| all | 1/2 (9%-91%) | beta 0.7 | 0 | 1 | 1.00 | 2/2 (34%-100%) |" in text
+    assert "beta 0.7 against beta 0: lost 0, gained 1" in text and "(1 of 2 answers inferred" in text
+    assert "`tiny` adopts beta 0.7" in text
+
+
+def test_fresh_keeps_beta_zero_when_beta_star_loses_as_many_pairs_to_qwen(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {
+        ("0", None): (True, 0), ("0", 0.0): (False, 1), ("0", 0.7): (False, 2),
+        ("1", None): (False, 0), ("1", 0.0): (True, 1), ("1", 0.7): (False, 1),
+    }, task="gsm8k:2")
+    assert script.main(["fresh", "--task", "gsm8k:2", "--out", str(out), "--betas", "0.7"]) == 0
+    text = capsys.readouterr().out
+    assert "beta* loses 1 pairs to Qwen alone, beta 0 loses 1" in text
+    assert "`tiny` stays at beta 0, not beta 0.7" in text
+
+
+def test_fresh_gives_no_verdict_while_beta_star_is_missing_on_an_item_beta_zero_changed(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {("0", None): (True, 0), ("0", 0.0): (False, 1)}, task="gsm8k:1")
+    assert script.main(["fresh", "--task", "gsm8k:1", "--out", str(out), "--betas", "0.7"]) == 0
+    text = capsys.readouterr().out
+    assert "no verdict" in text and "adopts" not in text and "stays" not in text
+
+
+def test_an_offset_that_is_not_a_number_is_one_clear_error(tmp_path, capsys):
+    assert script.main(["table", "--task", "gsm8k:2@x", "--out", str(tmp_path)]) == 2
+    assert "the offset after @ must be a whole number" in capsys.readouterr().err
