@@ -128,3 +128,13 @@ def test_fresh_gives_no_verdict_while_beta_star_is_missing_on_an_item_beta_zero_
 def test_an_offset_that_is_not_a_number_is_one_clear_error(tmp_path, capsys):
     assert script.main(["table", "--task", "gsm8k:2@x", "--out", str(tmp_path)]) == 2
     assert "the offset after @ must be a whole number" in capsys.readouterr().err
+
+
+def test_fresh_with_beta_star_zero_reports_beta_zero_against_qwen_and_keeps_tiny(tmp_path, capsys):
+    out = tmp_path / "out"
+    _write(out, {("0", None): (True, 0), ("0", 0.0): (False, 1), ("1", None): (False, 0), ("1", 0.0): (False, 0)},
+           task="gsm8k:2")
+    assert script.main(["fresh", "--task", "gsm8k:2", "--out", str(out), "--betas", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "| all | 1/2 (9%-91%) | beta 0 | 1 | 0 | 1.00 | 0/2 (0%-66%) |" in text
+    assert text.count("| beta ") == 2 and "`tiny` stays at beta 0" in text
