@@ -54,10 +54,11 @@ DRAFTER = "qwen2.5-coder-0.5b"
 BETAS = (0.5, 0.7, 0.9)
 
 
-def eval_args(args: argparse.Namespace, beta: float, task: str | None = None, offset: int = 0) -> argparse.Namespace:
+def eval_args(args: argparse.Namespace, beta: float, task: str | None = None, offset: int | None = None) -> argparse.Namespace:
     """`safe-local eval`'s arguments for `tiny` at this beta, as the rule fixes them."""
     flags = ["eval", "--preset", "tiny", "--stop-loops", "--chunk", "auto", "--task", task or args.task,
-             "--offset", str(offset), "--threads", str(args.threads), "--out", str(args.out)]
+             "--offset", str(args.offset if offset is None else offset), "--threads", str(args.threads),
+             "--out", str(args.out)]
     # Beta 0 is given too, so the baseline stays beta 0 whatever the preset sets (0 is not hashed).
     return build_parser().parse_args(flags + ["--verifier-confidence", str(beta)])
 
@@ -194,7 +195,6 @@ def fresh(args: argparse.Namespace) -> int:
             lost, gained = paired(tiny_part, qwen_part)
             print(f"| {task or 'all'} | {right_text(qwen_part)} | beta {beta:g} | {lost} | {gained} | "
                   f"{sign_test(gained, lost):.2f} | {right_text(tiny_part)} |")
-    complete = len(items) == len(planned) and len(ours) == len(items)
     if args.betas[0] == 0:
         print("\nbeta* is 0: `tiny` stays at beta 0 (nothing to adopt)")
         return 0
@@ -202,7 +202,7 @@ def fresh(args: argparse.Namespace) -> int:
     print(f"\nbeta {args.betas[0]:g} against beta 0: lost {lost}, gained {gained}, sign p "
           f"{sign_test(gained, lost):.2f} ({sum(r.get('inferred', False) for r in ours.values())} of "
           f"{len(ours)} answers inferred from beta 0, which rejected no drafted token there)")
-    if not complete:
+    if len(items) < len(planned) or len(ours) < len(items):
         print("no verdict: some fresh items are not answered yet")
         return 0
     lost_star, lost_zero = paired(ours, qwen)[0], paired(zeros, qwen)[0]
